@@ -1,0 +1,220 @@
+//! Where blocks come from: the [`BlockAllocator`] trait, the
+//! [`DefaultAllocator`] and [`CAllocator`] for a C library's malloc/free pair.
+//!
+//! A pool asks its allocator for every block of non-zero size, exactly once,
+//! and gives every such block back exactly once with the same [`Layout`].
+//! Blocks of zero bytes (`len == 0` or a zero-sized `T`) never reach the
+//! allocator: the pool uses an aligned dangling pointer for them.
+
+use core::alloc::Layout;
+use core::ffi::c_void;
+use core::fmt;
+use core::ptr::NonNull;
+
+/// A source of zeroed, aligned memory for a [`Pool`](crate::Pool).
+///
+/// # Safety
+///
+/// Implementors must guarantee that:
+/// - `allocate_zeroed` returns `None` or a pointer to `layout.size()` bytes
+///   that are all zero, aligned to `layout.align()`, not aliased by any other
+///   live allocation, and valid until passed to `deallocate` with the same
+///   layout;
+/// - the methods do not unwind into the pool (panicking is allowed only
+///   before any memory is handed out);
+/// - if the implementor is `Send`/`Sync`, blocks may be allocated on one
+///   thread and deallocated on another.
+///
+/// The pool never calls either method with a zero-sized layout.
+///
+/// # Examples
+///
+/// A counting wrapper around the global allocator:
+///
+/// ```
+/// use core::alloc::Layout;
+/// use core::ptr::NonNull;
+/// use std::sync::atomic::{AtomicUsize, Ordering};
+/// use cymem::{BlockAllocator, Pool};
+///
+/// #[derive(Default)]
+/// struct Counting { live: AtomicUsize }
+///
+/// // SAFETY: forwards to the global allocator, which zeroes and aligns.
+/// unsafe impl BlockAllocator for Counting {
+///     fn allocate_zeroed(&self, layout: Layout) -> Option<NonNull<u8>> {
+///         self.live.fetch_add(1, Ordering::Relaxed);
+///         // SAFETY: the pool never asks for zero bytes.
+///         NonNull::new(unsafe { std::alloc::alloc_zeroed(layout) })
+///     }
+///     unsafe fn deallocate(&self, ptr: NonNull<u8>, layout: Layout) {
+///         self.live.fetch_sub(1, Ordering::Relaxed);
+///         // SAFETY: the caller passes a block from `allocate_zeroed` with its layout.
+///         unsafe { std::alloc::dealloc(ptr.as_ptr(), layout) }
+///     }
+/// }
+///
+/// let mut pool = Pool::with_allocator(Counting::default());
+/// let a = pool.alloc::<u64>(8)?;
+/// pool.alloc::<u8>(0)?; // zero bytes: never reaches the allocator
+/// assert_eq!(pool.allocator().live.load(Ordering::Relaxed), 1);
+/// pool.free(a)?;
+/// assert_eq!(pool.allocator().live.load(Ordering::Relaxed), 0);
+/// # Ok::<(), cymem::PoolError>(())
+/// ```
+pub unsafe trait BlockAllocator {
+    /// Allocates `layout.size()` zeroed bytes aligned to `layout.align()`,
+    /// or returns `None` if the memory cannot be provided.
+    fn allocate_zeroed(&self, layout: Layout) -> Option<NonNull<u8>>;
+
+    /// Frees a block.
+    ///
+    /// # Safety
+    ///
+    /// - `ptr` was returned by `allocate_zeroed` on this allocator with this
+    ///   `layout`;
+    /// - it has not been deallocated since.
+    unsafe fn deallocate(&self, ptr: NonNull<u8>, layout: Layout);
+}
+
+/// The allocator of [`Pool::new`](crate::Pool::new): Rust's global
+/// allocator (by default the system's `calloc`/`free`).
+///
+/// # Examples
+///
+/// ```
+/// use cymem::{DefaultAllocator, Pool};
+///
+/// let mut pool: Pool<DefaultAllocator> = Pool::with_allocator(DefaultAllocator);
+/// let h = pool.alloc::<u32>(3)?;
+/// assert_eq!(pool[h], [0, 0, 0]);
+/// # Ok::<(), cymem::PoolError>(())
+/// ```
+#[derive(Debug, Default, Clone, Copy)]
+pub struct DefaultAllocator;
+
+// SAFETY: `alloc_zeroed` returns zeroed memory aligned to `layout.align()` or
+// null; `dealloc` gets the same layout, as the trait's caller promises.
+unsafe impl BlockAllocator for DefaultAllocator {
+    #[inline]
+    fn allocate_zeroed(&self, layout: Layout) -> Option<NonNull<u8>> {
+        debug_assert!(layout.size() != 0, "zero-sized blocks never reach the allocator");
+        // SAFETY: the pool never asks for zero bytes (debug-asserted above).
+        NonNull::new(unsafe { std::alloc::alloc_zeroed(layout) })
+    }
+
+    #[inline]
+    unsafe fn deallocate(&self, ptr: NonNull<u8>, layout: Layout) {
+        // SAFETY: the caller passes a live block of `allocate_zeroed` with its layout.
+        unsafe { std::alloc::dealloc(ptr.as_ptr(), layout) }
+    }
+}
+
+/// A C library's private `malloc`/`free` pair as a [`BlockAllocator`]
+/// (cymem's `WrapMalloc`/`WrapFree`).
+///
+/// `malloc` need not zero (the pool's allocator does) and need not align
+/// beyond one byte: every request is over-allocated by `align - 1` bytes plus
+/// one pointer, the block starts at the first aligned address after that
+/// pointer, and the pointer `malloc` returned is stored just below the block
+/// so that `free` receives exactly it.
+///
+/// The pair must behave like C's: `malloc(n)` returns null or `n` usable
+/// bytes, `free` accepts what `malloc` returned. If the pool is moved to or
+/// shared with other threads, the pair must be callable from them.
+///
+/// # Examples
+///
+/// ```
+/// use cymem::{CAllocator, Pool};
+///
+/// #[derive(Clone, Copy, bytemuck::Zeroable)]
+/// #[repr(C, align(64))]
+/// struct CacheLine([u8; 64]);
+///
+/// let mut pool = Pool::with_allocator(CAllocator::new(libc::malloc, libc::free));
+/// let h = pool.alloc::<CacheLine>(2)?;
+/// let ptr = pool.as_ptr(h).unwrap();
+/// assert_eq!(ptr as usize % 64, 0);
+/// assert!(pool[h].iter().all(|line| line.0 == [0; 64]));
+/// # Ok::<(), cymem::PoolError>(())
+/// ```
+#[derive(Clone, Copy)]
+pub struct CAllocator {
+    malloc: unsafe extern "C" fn(usize) -> *mut c_void,
+    free: unsafe extern "C" fn(*mut c_void),
+}
+
+impl CAllocator {
+    /// Wraps a `malloc`/`free` pair.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use cymem::CAllocator;
+    ///
+    /// let c = CAllocator::new(libc::malloc, libc::free);
+    /// let pool = cymem::Pool::with_allocator(c);
+    /// assert!(pool.is_empty());
+    /// ```
+    pub fn new(
+        malloc: unsafe extern "C" fn(usize) -> *mut c_void,
+        free: unsafe extern "C" fn(*mut c_void),
+    ) -> Self {
+        CAllocator { malloc, free }
+    }
+
+    /// Bytes requested from `malloc` for `layout`: the block, the stored
+    /// original pointer, and room to align.
+    fn request_size(layout: Layout) -> Option<usize> {
+        layout
+            .size()
+            .checked_add(HEADER)?
+            .checked_add(layout.align() - 1)
+    }
+}
+
+/// Room below each block for the pointer `malloc` returned.
+const HEADER: usize = core::mem::size_of::<*mut c_void>();
+
+impl fmt::Debug for CAllocator {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CAllocator")
+            .field("malloc", &(self.malloc as *const ()))
+            .field("free", &(self.free as *const ()))
+            .finish()
+    }
+}
+
+// SAFETY: the block starts at the first `layout.align()`-aligned address at
+// least HEADER bytes past what `malloc` returned, and `request_size` leaves
+// `layout.size()` bytes after it; they are zeroed before being returned.
+// `deallocate` hands `free` the exact pointer `malloc` returned.
+unsafe impl BlockAllocator for CAllocator {
+    fn allocate_zeroed(&self, layout: Layout) -> Option<NonNull<u8>> {
+        let request = Self::request_size(layout)?;
+        // SAFETY: `malloc` is C's contract: null or `request` usable bytes.
+        let raw = NonNull::new(unsafe { (self.malloc)(request) })?.cast::<u8>();
+        let align = layout.align();
+        let start = (raw.as_ptr().addr() + HEADER + align - 1) & !(align - 1);
+        let offset = start - raw.as_ptr().addr();
+        debug_assert!(offset >= HEADER && offset + layout.size() <= request);
+        // SAFETY: `offset + layout.size() <= request` (request_size), so the
+        // block and the header below it lie inside the `malloc`ed bytes.
+        unsafe {
+            let block = raw.as_ptr().add(offset);
+            block.sub(HEADER).cast::<*mut u8>().write_unaligned(raw.as_ptr());
+            block.write_bytes(0, layout.size());
+            Some(NonNull::new_unchecked(block))
+        }
+    }
+
+    unsafe fn deallocate(&self, ptr: NonNull<u8>, _layout: Layout) {
+        // SAFETY: `ptr` came from `allocate_zeroed` (caller's promise), which
+        // stored the original `malloc` pointer in the HEADER bytes below it.
+        unsafe {
+            let raw = ptr.as_ptr().sub(HEADER).cast::<*mut u8>().read_unaligned();
+            (self.free)(raw.cast::<c_void>());
+        }
+    }
+}

@@ -1,0 +1,12 @@
+#![doc = include_str!("../README.md")]
+
+mod alloc;
+mod error;
+mod handle;
+mod pool;
+mod table;
+
+pub use crate::alloc::{BlockAllocator, CAllocator, DefaultAllocator};
+pub use crate::error::PoolError;
+pub use crate::handle::Handle;
+pub use crate::pool::Pool;

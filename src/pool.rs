@@ -1,0 +1,603 @@
+//! `Pool<A>`: the public face over the slot table and an allocator.
+
+use core::alloc::Layout;
+use core::fmt;
+use core::ops::{Index, IndexMut};
+use core::ptr::NonNull;
+
+use crate::table::{RawBlock, Table};
+use crate::{BlockAllocator, DefaultAllocator, Handle, PoolError};
+
+/// An owner of zeroed, typed blocks, addressed by [`Handle`]s.
+///
+/// Every block is freed exactly once: by [`free`](Pool::free), when
+/// [`realloc`](Pool::realloc) moves it, by [`clear`](Pool::clear), or when the
+/// pool is dropped. Element destructors (for types such as
+/// `Option<Box<X>>`) run exactly once, when their block is freed, shrunk,
+/// cleared or dropped, as in a `Vec`.
+///
+/// # Examples
+///
+/// ```
+/// use cymem::Pool;
+///
+/// let mut pool = Pool::new();
+/// let ints = pool.alloc::<i32>(10)?;
+/// let floats = pool.alloc_slice(&[1.0f32, 2.0])?;
+/// pool[ints][3] = 7;
+/// assert_eq!(pool[ints].iter().sum::<i32>(), 7);
+/// assert_eq!(pool.len(), 2);
+/// assert_eq!(pool.size(), 10 * 4 + 2 * 4);
+/// pool.free(floats)?;
+/// assert_eq!(pool.get(floats), None);
+/// # Ok::<(), cymem::PoolError>(())
+/// ```
+pub struct Pool<A: BlockAllocator = DefaultAllocator> {
+    table: Table,
+    allocator: A,
+}
+
+impl Pool {
+    /// Creates an empty pool on the [`DefaultAllocator`]. Allocates nothing.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = cymem::Pool::new();
+    /// assert!(pool.is_empty());
+    /// ```
+    pub fn new() -> Self {
+        Self::with_allocator(DefaultAllocator)
+    }
+}
+
+impl Default for Pool {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<A: BlockAllocator> Pool<A> {
+    /// Creates an empty pool whose blocks come from `allocator`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use cymem::{CAllocator, Pool};
+    ///
+    /// let mut pool = Pool::with_allocator(CAllocator::new(libc::malloc, libc::free));
+    /// let h = pool.alloc::<u16>(4)?;
+    /// assert_eq!(pool[h], [0; 4]);
+    /// # Ok::<(), cymem::PoolError>(())
+    /// ```
+    pub fn with_allocator(allocator: A) -> Self {
+        Pool { table: Table::new(), allocator }
+    }
+
+    /// The allocator this pool's blocks come from.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use cymem::{DefaultAllocator, Pool};
+    ///
+    /// let pool = Pool::new();
+    /// let _: &DefaultAllocator = pool.allocator();
+    /// ```
+    pub fn allocator(&self) -> &A {
+        &self.allocator
+    }
+
+    /// Allocates a block of `len` zeroed `T`s.
+    ///
+    /// `len == 0` gives a valid, live, empty block; zero-sized `T` works and
+    /// never reaches the allocator.
+    ///
+    /// # Errors
+    ///
+    /// - [`PoolError::SizeOverflow`] if `len * size_of::<T>()` overflows or
+    ///   exceeds `isize::MAX`;
+    /// - [`PoolError::OutOfMemory`] if the allocator returns null or the slot
+    ///   table cannot grow.
+    ///
+    /// The pool is unchanged after an error.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use cymem::{Pool, PoolError};
+    ///
+    /// let mut pool = Pool::new();
+    /// let h = pool.alloc::<f64>(3)?;
+    /// assert_eq!(pool[h], [0.0; 3]);
+    /// assert_eq!(pool.alloc::<u32>(usize::MAX / 2), Err(PoolError::SizeOverflow));
+    /// # Ok::<(), PoolError>(())
+    /// ```
+    pub fn alloc<T: bytemuck::Zeroable + Send + Sync + 'static>(
+        &mut self,
+        len: usize,
+    ) -> Result<Handle<T>, PoolError> {
+        let ptr = self.allocate_block::<T>(len)?;
+        // SAFETY: `allocate_block` returned a fresh block of `len` zeroed `T`s
+        // (I1-I3; all-zero is a valid `T` as `T: Zeroable`), and reserved a slot.
+        Ok(unsafe { self.table.insert::<T>(ptr, len) })
+    }
+
+    /// Allocates a block holding a copy of `values`.
+    ///
+    /// # Errors
+    ///
+    /// As [`alloc`](Pool::alloc); the pool is unchanged after an error.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let mut pool = cymem::Pool::new();
+    /// let h = pool.alloc_slice(&[3u8, 1, 4])?;
+    /// assert_eq!(pool[h], [3, 1, 4]);
+    /// # Ok::<(), cymem::PoolError>(())
+    /// ```
+    pub fn alloc_slice<T: bytemuck::Zeroable + Copy + Send + Sync + 'static>(
+        &mut self,
+        values: &[T],
+    ) -> Result<Handle<T>, PoolError> {
+        let handle = self.alloc::<T>(values.len())?;
+        if let Some(block) = self.get_mut(handle) {
+            block.copy_from_slice(values);
+        }
+        Ok(handle)
+    }
+
+    /// The block `handle` names, or `None` if it names no live block of this
+    /// pool with element type `T`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use cymem::{Handle, Pool};
+    ///
+    /// let mut pool = Pool::new();
+    /// let h = pool.alloc_slice(&[1u32, 2])?;
+    /// assert_eq!(pool.get(h), Some(&[1, 2][..]));
+    /// let retyped: Handle<i32> = bytemuck::cast(h);
+    /// assert_eq!(pool.get(retyped), None);
+    /// # Ok::<(), cymem::PoolError>(())
+    /// ```
+    #[inline]
+    pub fn get<T: 'static>(&self, handle: Handle<T>) -> Option<&[T]> {
+        let index = self.table.resolve(handle)?;
+        let (ptr, len) = self.table.block(index);
+        // SAFETY: resolve() checked index, pool, generation and type (I1-I2),
+        // so `ptr` holds `len` initialised, aligned `T`s; `&self` keeps the
+        // block alive and unaliased by `&mut` for the returned lifetime.
+        Some(unsafe { core::slice::from_raw_parts(ptr.cast::<T>().as_ptr(), len) })
+    }
+
+    /// The block `handle` names, mutably, or `None` if it names no live block
+    /// of this pool with element type `T`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let mut pool = cymem::Pool::new();
+    /// let h = pool.alloc::<u8>(2)?;
+    /// pool.get_mut(h).unwrap()[1] = 9;
+    /// assert_eq!(pool[h], [0, 9]);
+    /// # Ok::<(), cymem::PoolError>(())
+    /// ```
+    #[inline]
+    pub fn get_mut<T: 'static>(&mut self, handle: Handle<T>) -> Option<&mut [T]> {
+        let index = self.table.resolve(handle)?;
+        let (ptr, len) = self.table.block(index);
+        // SAFETY: as in `get` (I1-I2); `&mut self` makes this the only
+        // reference into the block (I3) for the returned lifetime.
+        Some(unsafe { core::slice::from_raw_parts_mut(ptr.cast::<T>().as_ptr(), len) })
+    }
+
+    /// Mutable access to `N` distinct blocks at once.
+    ///
+    /// Returns `None` if any handle is invalid or two handles name the same
+    /// block.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let mut pool = cymem::Pool::new();
+    /// let a = pool.alloc_slice(&[1u64, 2])?;
+    /// let b = pool.alloc::<u64>(2)?;
+    /// let [src, dst] = pool.get_disjoint_mut([a, b]).unwrap();
+    /// dst.copy_from_slice(src);
+    /// assert_eq!(pool[b], [1, 2]);
+    /// assert!(pool.get_disjoint_mut([a, a]).is_none());
+    /// # Ok::<(), cymem::PoolError>(())
+    /// ```
+    pub fn get_disjoint_mut<T: 'static, const N: usize>(
+        &mut self,
+        handles: [Handle<T>; N],
+    ) -> Option<[&mut [T]; N]> {
+        let mut indices = [0usize; N];
+        for (i, handle) in handles.into_iter().enumerate() {
+            let index = self.table.resolve(handle)?;
+            if indices[..i].contains(&index) {
+                return None;
+            }
+            indices[i] = index;
+        }
+        Some(indices.map(|index| {
+            let (ptr, len) = self.table.block(index);
+            // SAFETY: each index was resolved for `T` (I1-I2) and the indices
+            // are pairwise distinct, so the blocks are distinct (I3) and the
+            // `&mut` slices do not overlap; `&mut self` excludes all others.
+            unsafe { core::slice::from_raw_parts_mut(ptr.cast::<T>().as_ptr(), len) }
+        }))
+    }
+
+    /// Frees the block `handle` names, dropping its elements; every copy of
+    /// the handle becomes invalid.
+    ///
+    /// # Errors
+    ///
+    /// [`PoolError::InvalidHandle`] if `handle` names no live block of this
+    /// pool with element type `T` (for instance, freeing twice).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use cymem::{Pool, PoolError};
+    ///
+    /// let mut pool = Pool::new();
+    /// let h = pool.alloc::<u32>(4)?;
+    /// pool.free(h)?;
+    /// assert_eq!(pool.free(h), Err(PoolError::InvalidHandle));
+    /// assert!(pool.is_empty());
+    /// # Ok::<(), PoolError>(())
+    /// ```
+    pub fn free<T: 'static>(&mut self, handle: Handle<T>) -> Result<(), PoolError> {
+        let index = self.table.resolve(handle).ok_or(PoolError::InvalidHandle)?;
+        let block = self.table.remove(index);
+        // SAFETY: `remove` handed the block over (I3); it satisfies I1-I2.
+        unsafe { destroy(&self.allocator, block) };
+        Ok(())
+    }
+
+    /// Resizes the block `handle` names to `new_len` elements.
+    ///
+    /// The handle stays valid; the first `min(old, new)` elements are kept,
+    /// new ones are zeroed, and on shrinking the cut-off elements are
+    /// dropped. Grow, shrink and same size are all allowed. The block may
+    /// move: pointers from [`as_ptr`](Pool::as_ptr) are invalidated.
+    ///
+    /// # Errors
+    ///
+    /// - [`PoolError::InvalidHandle`] as for [`free`](Pool::free);
+    /// - [`PoolError::SizeOverflow`] and [`PoolError::OutOfMemory`] as for
+    ///   [`alloc`](Pool::alloc).
+    ///
+    /// The block and the pool are unchanged after an error.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let mut pool = cymem::Pool::new();
+    /// let h = pool.alloc_slice(&[1u8, 2, 3])?;
+    /// pool.realloc(h, 5)?;
+    /// assert_eq!(pool[h], [1, 2, 3, 0, 0]);
+    /// pool.realloc(h, 2)?;
+    /// assert_eq!(pool[h], [1, 2]);
+    /// # Ok::<(), cymem::PoolError>(())
+    /// ```
+    pub fn realloc<T: bytemuck::Zeroable + Send + Sync + 'static>(
+        &mut self,
+        handle: Handle<T>,
+        new_len: usize,
+    ) -> Result<(), PoolError> {
+        let index = self.table.resolve(handle).ok_or(PoolError::InvalidHandle)?;
+        let (old_ptr, old_len) = self.table.block(index);
+        if new_len == old_len {
+            return Ok(());
+        }
+        let new_layout = Layout::array::<T>(new_len).map_err(|_| PoolError::SizeOverflow)?;
+        let new_ptr = allocate(&self.allocator, new_layout)?;
+        let kept = old_len.min(new_len);
+        // SAFETY: both blocks hold at least `kept` aligned `T`s (I1; the new
+        // one has `new_len >= kept` zeroed ones) and are distinct allocations
+        // (or dangling with `kept * size_of::<T>() == 0`).
+        unsafe {
+            core::ptr::copy_nonoverlapping(
+                old_ptr.cast::<T>().as_ptr(),
+                new_ptr.cast::<T>().as_ptr(),
+                kept,
+            )
+        };
+        // SAFETY: the new block holds `kept` moved and `new_len - kept` zeroed
+        // `T`s (valid: `T: Zeroable`), is aligned and owned by no one (I1-I3).
+        let old = unsafe { self.table.replace(index, new_ptr, new_len) };
+        // SAFETY: the first `kept` elements of the old block were moved out,
+        // so only the tail is dropped, then the whole old block is freed once.
+        unsafe { destroy_tail(&self.allocator, old, kept) };
+        Ok(())
+    }
+
+    /// Returns `true` if `handle` names a live block of this pool with element
+    /// type `T`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let mut pool = cymem::Pool::new();
+    /// let h = pool.alloc::<u8>(1)?;
+    /// assert!(pool.contains(h));
+    /// pool.clear();
+    /// assert!(!pool.contains(h));
+    /// # Ok::<(), cymem::PoolError>(())
+    /// ```
+    pub fn contains<T: 'static>(&self, handle: Handle<T>) -> bool {
+        self.table.resolve(handle).is_some()
+    }
+
+    /// The number of live blocks.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let mut pool = cymem::Pool::new();
+    /// pool.alloc::<u8>(0)?;
+    /// pool.alloc::<u64>(5)?;
+    /// assert_eq!(pool.len(), 2);
+    /// # Ok::<(), cymem::PoolError>(())
+    /// ```
+    pub fn len(&self) -> usize {
+        self.table.len()
+    }
+
+    /// Returns `true` if the pool holds no live block.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let mut pool = cymem::Pool::new();
+    /// assert!(pool.is_empty());
+    /// let h = pool.alloc::<u8>(3)?;
+    /// assert!(!pool.is_empty());
+    /// # Ok::<(), cymem::PoolError>(())
+    /// ```
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Bytes in live blocks: the sum of `len * size_of::<T>()` over them (the
+    /// pool's own bookkeeping and allocator overhead are not counted).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let mut pool = cymem::Pool::new();
+    /// let h = pool.alloc::<u64>(4)?;
+    /// pool.alloc::<u8>(3)?;
+    /// assert_eq!(pool.size(), 35);
+    /// pool.realloc(h, 1)?;
+    /// assert_eq!(pool.size(), 11);
+    /// # Ok::<(), cymem::PoolError>(())
+    /// ```
+    pub fn size(&self) -> usize {
+        self.table.bytes()
+    }
+
+    /// Frees every block; every handle made before becomes invalid, also
+    /// after new blocks are allocated.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let mut pool = cymem::Pool::new();
+    /// let old = pool.alloc::<u8>(8)?;
+    /// pool.clear();
+    /// assert!(pool.is_empty());
+    /// let new = pool.alloc::<u8>(8)?;
+    /// assert!(pool.contains(new) && !pool.contains(old));
+    /// # Ok::<(), cymem::PoolError>(())
+    /// ```
+    pub fn clear(&mut self) {
+        let blocks = self.table.clear();
+        // SAFETY: `clear` handed over every block (I3); each satisfies I1-I2.
+        unsafe { destroy_all(&self.allocator, blocks) };
+    }
+
+    /// The address of the block `handle` names, for FFI.
+    ///
+    /// The pointer is aligned and valid for reads of the block's elements
+    /// until that block is freed or reallocated, or the pool is cleared or
+    /// dropped. For an empty block or zero-sized `T` it is dangling. Writing
+    /// through it requires [`as_mut_ptr`](Pool::as_mut_ptr).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let mut pool = cymem::Pool::new();
+    /// let h = pool.alloc_slice(&[5i32, 6])?;
+    /// let ptr = pool.as_ptr(h).unwrap();
+    /// // SAFETY: the block is live and holds two i32s.
+    /// assert_eq!(unsafe { *ptr.add(1) }, 6);
+    /// # Ok::<(), cymem::PoolError>(())
+    /// ```
+    pub fn as_ptr<T: 'static>(&self, handle: Handle<T>) -> Option<*const T> {
+        self.get(handle).map(<[T]>::as_ptr)
+    }
+
+    /// The address of the block `handle` names, for FFI writes.
+    ///
+    /// Valid for reads and writes of the block's elements for as long as
+    /// [`as_ptr`](Pool::as_ptr)'s pointer, provided no reference to the
+    /// block obtained later from the pool is used meanwhile.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let mut pool = cymem::Pool::new();
+    /// let h = pool.alloc::<u32>(2)?;
+    /// let ptr = pool.as_mut_ptr(h).unwrap();
+    /// // SAFETY: the block is live, holds two u32s, and nothing else refers to it.
+    /// unsafe { ptr.add(1).write(42) };
+    /// assert_eq!(pool[h], [0, 42]);
+    /// # Ok::<(), cymem::PoolError>(())
+    /// ```
+    pub fn as_mut_ptr<T: 'static>(&mut self, handle: Handle<T>) -> Option<*mut T> {
+        self.get_mut(handle).map(<[T]>::as_mut_ptr)
+    }
+
+    /// Allocates the zeroed block for `len` `T`s and reserves its slot, so
+    /// that nothing can fail after the block exists.
+    fn allocate_block<T>(&mut self, len: usize) -> Result<NonNull<u8>, PoolError> {
+        let layout = Layout::array::<T>(len).map_err(|_| PoolError::SizeOverflow)?;
+        self.table.reserve_one()?;
+        allocate(&self.allocator, layout)
+    }
+}
+
+/// A zeroed block for `layout` from `allocator`, or an aligned dangling
+/// pointer if the layout is zero-sized.
+fn allocate<A: BlockAllocator>(allocator: &A, layout: Layout) -> Result<NonNull<u8>, PoolError> {
+    if layout.size() == 0 {
+        // Aligned, non-null (align >= 1), owns nothing: valid for zero-byte slices.
+        let dangling = core::ptr::without_provenance_mut::<u8>(layout.align());
+        return Ok(NonNull::new(dangling).unwrap_or(NonNull::dangling()));
+    }
+    let ptr = allocator.allocate_zeroed(layout).ok_or(PoolError::OutOfMemory)?;
+    debug_assert_eq!(ptr.as_ptr().addr() % layout.align(), 0, "allocator broke its alignment promise");
+    Ok(ptr)
+}
+
+/// Drops a block's elements and gives its memory back.
+///
+/// # Safety
+///
+/// - `block` satisfies I1-I2 and the caller owns it (I3); it is not used again.
+unsafe fn destroy<A: BlockAllocator>(allocator: &A, block: RawBlock) {
+    // SAFETY: forwarded from the caller; no element was moved out.
+    unsafe { destroy_tail(allocator, block, 0) }
+}
+
+/// Drops the elements `moved..len` of a block and gives its memory back,
+/// also if an element's destructor panics.
+///
+/// # Safety
+///
+/// - `block` satisfies I1-I2 and the caller owns it (I3); it is not used again;
+/// - its first `moved <= len` elements were moved out and must not be dropped.
+unsafe fn destroy_tail<A: BlockAllocator>(allocator: &A, block: RawBlock, moved: usize) {
+    struct Deallocate<'a, A: BlockAllocator> {
+        allocator: &'a A,
+        ptr: NonNull<u8>,
+        layout: Layout,
+    }
+    impl<A: BlockAllocator> Drop for Deallocate<'_, A> {
+        fn drop(&mut self) {
+            if self.layout.size() != 0 {
+                // SAFETY: the block came from this allocator with this layout
+                // (I1) and is freed only here (I3, caller's promise).
+                unsafe { self.allocator.deallocate(self.ptr, self.layout) }
+            }
+        }
+    }
+    debug_assert!(moved <= block.len);
+    // SAFETY: `block.len` passed `Layout::array` when the block was made (I2).
+    let layout = unsafe { block.elem.layout(block.len) };
+    let _deallocate = Deallocate { allocator, ptr: block.ptr, layout };
+    if let Some(drop_elements) = block.elem.drop_elements {
+        // SAFETY: elements `moved..len` are initialised (I2) and not used
+        // again; the offset stays inside the block (I1).
+        unsafe {
+            let tail = block.ptr.add(moved * block.elem.size);
+            drop_elements(tail, block.len - moved);
+        }
+    }
+}
+
+/// Destroys every block of `blocks`, continuing past a panicking destructor.
+///
+/// # Safety
+///
+/// - every block satisfies I1-I2, the caller owns it (I3) and it is not used again.
+unsafe fn destroy_all<A: BlockAllocator>(allocator: &A, blocks: impl Iterator<Item = RawBlock>) {
+    struct Rest<'a, A: BlockAllocator, I: Iterator<Item = RawBlock>> {
+        allocator: &'a A,
+        blocks: I,
+    }
+    impl<A: BlockAllocator, I: Iterator<Item = RawBlock>> Drop for Rest<'_, A, I> {
+        fn drop(&mut self) {
+            // Runs after the loop below finished (nothing left) or while a
+            // destructor unwinds (the blocks after it are still destroyed).
+            for block in &mut self.blocks {
+                // SAFETY: the caller of `destroy_all` owns every block.
+                unsafe { destroy(self.allocator, block) }
+            }
+        }
+    }
+    let mut rest = Rest { allocator, blocks };
+    while let Some(block) = rest.blocks.next() {
+        // SAFETY: the caller of `destroy_all` owns every block.
+        unsafe { destroy(rest.allocator, block) }
+    }
+}
+
+impl<A: BlockAllocator> Drop for Pool<A> {
+    fn drop(&mut self) {
+        // SAFETY: the table is dropped right after, so every block it still
+        // holds is owned here (I3) and never used again.
+        unsafe { destroy_all(&self.allocator, self.table.blocks()) }
+    }
+}
+
+impl<A: BlockAllocator, T: 'static> Index<Handle<T>> for Pool<A> {
+    type Output = [T];
+
+    /// # Panics
+    ///
+    /// If `handle` names no live block of this pool with element type `T`.
+    #[track_caller]
+    #[inline]
+    fn index(&self, handle: Handle<T>) -> &[T] {
+        match self.get(handle) {
+            Some(block) => block,
+            None => invalid_handle(),
+        }
+    }
+}
+
+impl<A: BlockAllocator, T: 'static> IndexMut<Handle<T>> for Pool<A> {
+    /// # Panics
+    ///
+    /// If `handle` names no live block of this pool with element type `T`.
+    #[track_caller]
+    #[inline]
+    fn index_mut(&mut self, handle: Handle<T>) -> &mut [T] {
+        match self.get_mut(handle) {
+            Some(block) => block,
+            None => invalid_handle(),
+        }
+    }
+}
+
+#[cold]
+#[track_caller]
+fn invalid_handle() -> ! {
+    panic!("{}", PoolError::InvalidHandle)
+}
+
+impl<A: BlockAllocator + fmt::Debug> fmt::Debug for Pool<A> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Pool")
+            .field("len", &self.len())
+            .field("size", &self.size())
+            .field("allocator", &self.allocator)
+            .finish_non_exhaustive()
+    }
+}
+
+// SAFETY: every element type stored is `Send + Sync` (bounds of `alloc`,
+// `alloc_slice`, `realloc`), so moving the pool moves only sendable values,
+// dropped on the new thread; blocks go back to an `A: Send` allocator.
+unsafe impl<A: BlockAllocator + Send> Send for Pool<A> {}
+// SAFETY: `&Pool` gives only `&[T]` with `T: Sync`, and calls no allocator
+// method except through `&mut`; so `A: Sync` suffices.
+unsafe impl<A: BlockAllocator + Sync> Sync for Pool<A> {}

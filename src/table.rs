@@ -1,0 +1,391 @@
+//! The slot table: the only code that turns a handle into a block.
+//!
+//! # Layout
+//!
+//! A pool owns one `Vec<Slot>`. A slot is 32 bytes (two per cache line):
+//!
+//! | field        | bytes | meaning                                              |
+//! |--------------|-------|------------------------------------------------------|
+//! | `ptr`        | 8     | start of the block (aligned dangling if zero bytes)  |
+//! | `len`        | 8     | number of elements                                   |
+//! | `elem`       | 8     | `&'static ElemType`: `TypeId`, size, align, drop fn  |
+//! | `generation` | 4     | odd while occupied, even while vacant                |
+//! | `next_free`  | 4     | next vacant slot on the free list                    |
+//!
+//! A [`Handle`] carries `(index, generation, pool id)`. [`Table::resolve`]
+//! accepts it only if
+//! 1. `index` is in bounds of `slots`,
+//! 2. the handle's pool id is this table's id — ids come from a global
+//!    64-bit counter and are never reused, so a handle of another pool (or of
+//!    this pool before a [`clear`](Table::clear)) is rejected
+//!    deterministically until 2^64 pools have been made,
+//! 3. the slot is occupied (odd generation) and its generation equals the
+//!    handle's, so a freed or reused slot rejects old handles,
+//! 4. the slot's element `TypeId` is `T`'s, so a handle retyped by casting
+//!    its bytes is rejected.
+//!
+//! Null is all zeros: pool id 0 is never given out and generation 0 is even.
+//!
+//! # Invariants of an occupied slot (odd generation)
+//!
+//! - **I1** `ptr` is aligned to `elem.align` and valid for reads and writes
+//!   of `elem.size * len` bytes that no one else references; if that size is
+//!   non-zero, the block came from the pool's allocator with
+//!   [`ElemType::layout`]`(len)`, otherwise it is dangling and owns nothing.
+//! - **I2** The block holds `len` initialised values of the type `elem`
+//!   describes, and `elem.size * len` fits `Layout` (checked by
+//!   `Layout::array` before the block was made).
+//! - **I3** The block is owned by this slot alone; it is freed only after the
+//!   slot has been made vacant or rewritten.
+//!
+//! Vacant slots (even generation) own nothing. The free list links every
+//! vacant slot except retired ones.
+//!
+//! # Generations never wrap
+//!
+//! Freeing bumps the generation to even, reusing bumps it to odd. A slot
+//! freed at generation `u32::MAX` would wrap to 0 and could, after 2^31
+//! reuses, accept a handle from its first life (ABA); instead it is retired:
+//! it stays vacant and off the free list for the rest of the pool's life
+//! (until [`clear`](Table::clear)), costing 32 bytes.
+//!
+//! # Why not `slotmap`
+//!
+//! `slotmap` served as the model, but its table does not fit, for reasons
+//! that are measurable: its versions wrap on overflow (`wrapping_add` in
+//! `SlotMap::remove`), so a slot reused 2^31 times silently accepts stale
+//! keys; its keys are 8 bytes with no room for a pool id, so foreign keys
+//! resolve in any pool with a slot of the same version; and a type-erased
+//! block needs the type tag and length beside the pointer in one 32-byte slot
+//! for `get` to cost one slot read (a `SlotMap<K, Block>` slot is 40 bytes
+//! with its own version and `Option`-like state).
+
+use core::alloc::Layout;
+use core::any::TypeId;
+use core::ptr::NonNull;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::{Handle, PoolError};
+
+/// What a slot needs to know about its element type once `T` is erased.
+pub(crate) struct ElemType {
+    pub(crate) type_id: TypeId,
+    pub(crate) size: usize,
+    pub(crate) align: usize,
+    /// `drop_in_place` on `len` elements at `ptr`; `None` if `T` needs no drop.
+    pub(crate) drop_elements: Option<unsafe fn(NonNull<u8>, usize)>,
+}
+
+impl ElemType {
+    /// The layout a block of `len` elements was allocated with.
+    ///
+    /// # Safety
+    ///
+    /// - `Layout::array::<T>(len)` succeeded for the `T` this describes
+    ///   (I2 for an occupied slot's `len`).
+    pub(crate) unsafe fn layout(&self, len: usize) -> Layout {
+        debug_assert!(self.size.checked_mul(len).is_some());
+        // SAFETY: the caller promises `size * len` passed `Layout::array`, so
+        // it does not overflow and `align` is a power of two.
+        unsafe { Layout::from_size_align_unchecked(self.size * len, self.align) }
+    }
+}
+
+/// Gives every `'static` type one `ElemType` in static memory.
+pub(crate) trait Element: Sized + 'static {
+    const TYPE: &'static ElemType;
+}
+
+impl<T: 'static> Element for T {
+    const TYPE: &'static ElemType = &ElemType {
+        type_id: TypeId::of::<T>(),
+        size: core::mem::size_of::<T>(),
+        align: core::mem::align_of::<T>(),
+        drop_elements: if core::mem::needs_drop::<T>() {
+            Some(drop_elements::<T>)
+        } else {
+            None
+        },
+    };
+}
+
+/// # Safety
+///
+/// - `ptr` points to `len` initialised, aligned `T`s that are not used again.
+unsafe fn drop_elements<T>(ptr: NonNull<u8>, len: usize) {
+    let elements = core::ptr::slice_from_raw_parts_mut(ptr.cast::<T>().as_ptr(), len);
+    // SAFETY: the caller promises `len` initialised `T`s, dropped only here.
+    unsafe { core::ptr::drop_in_place(elements) }
+}
+
+/// A block as the table hands it back when a slot lets go of it.
+pub(crate) struct RawBlock {
+    pub(crate) ptr: NonNull<u8>,
+    pub(crate) len: usize,
+    pub(crate) elem: &'static ElemType,
+}
+
+struct Slot {
+    ptr: NonNull<u8>,
+    len: usize,
+    elem: &'static ElemType,
+    generation: u32,
+    next_free: u32,
+}
+
+const _: () = assert!(core::mem::size_of::<Slot>() == 32);
+
+/// End of the free list.
+const NONE: u32 = u32::MAX;
+
+/// Slots are numbered by `u32`; `NONE` is not an index.
+const MAX_SLOTS: usize = NONE as usize;
+
+/// The source of pool ids. 0 is never given out: it is the id of `NULL`.
+static NEXT_POOL_ID: AtomicU64 = AtomicU64::new(1);
+
+fn new_pool_id() -> u64 {
+    // Relaxed: only uniqueness matters, and fetch_add gives it in any order.
+    // 2^64 ids are never exhausted in practice (584 years at one per ns).
+    NEXT_POOL_ID.fetch_add(1, Ordering::Relaxed)
+}
+
+pub(crate) struct Table {
+    slots: Vec<Slot>,
+    free_head: u32,
+    pool_id: u64,
+    live: usize,
+    bytes: usize,
+}
+
+impl Table {
+    pub(crate) fn new() -> Self {
+        Table { slots: Vec::new(), free_head: NONE, pool_id: new_pool_id(), live: 0, bytes: 0 }
+    }
+
+    /// Live blocks.
+    pub(crate) fn len(&self) -> usize {
+        self.live
+    }
+
+    /// Bytes of live blocks.
+    pub(crate) fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// The index of the live block `handle` names, if it names one (checks
+    /// 1-4 of the module docs). Every lookup goes through here.
+    #[inline]
+    pub(crate) fn resolve<T: 'static>(&self, handle: Handle<T>) -> Option<usize> {
+        let index = handle.index as usize;
+        let slot = self.slots.get(index)?;
+        let valid = handle.pool == self.pool_id
+            && handle.generation == slot.generation
+            && slot.generation & 1 == 1
+            && (core::ptr::eq(slot.elem, T::TYPE) || slot.elem.type_id == TypeId::of::<T>());
+        if !valid {
+            return None;
+        }
+        debug_assert_eq!(slot.ptr.as_ptr().addr() % slot.elem.align, 0);
+        Some(index)
+    }
+
+    /// Pointer and length of an occupied slot's block.
+    ///
+    /// `index` must come from [`resolve`](Self::resolve) with no table
+    /// change since; the result then satisfies I1-I2 for the `T` resolved.
+    #[inline]
+    pub(crate) fn block(&self, index: usize) -> (NonNull<u8>, usize) {
+        let slot = &self.slots[index];
+        debug_assert!(slot.generation & 1 == 1, "block() on a vacant slot");
+        (slot.ptr, slot.len)
+    }
+
+    /// Makes sure [`insert`](Self::insert) will not need to allocate.
+    pub(crate) fn reserve_one(&mut self) -> Result<(), PoolError> {
+        if self.free_head != NONE {
+            return Ok(());
+        }
+        if self.slots.len() >= MAX_SLOTS {
+            return Err(PoolError::OutOfMemory);
+        }
+        self.slots.try_reserve(1).map_err(|_| PoolError::OutOfMemory)
+    }
+
+    /// Puts a block in a vacant slot and returns its handle.
+    ///
+    /// # Safety
+    ///
+    /// - [`reserve_one`](Self::reserve_one) succeeded since the last insert;
+    /// - `ptr` and `len` satisfy I1-I3 for `T`: `Layout::array::<T>(len)`
+    ///   succeeded, and `ptr` holds `len` initialised `T`s, is owned by no
+    ///   one else and, if the layout is not zero-sized, came from the pool's
+    ///   allocator with it.
+    pub(crate) unsafe fn insert<T: 'static>(&mut self, ptr: NonNull<u8>, len: usize) -> Handle<T> {
+        let elem = T::TYPE;
+        debug_assert_eq!(ptr.as_ptr().addr() % elem.align, 0);
+        let index = if self.free_head != NONE {
+            let index = self.free_head;
+            let slot = &mut self.slots[index as usize];
+            debug_assert!(slot.generation & 1 == 0 && slot.generation != u32::MAX);
+            self.free_head = slot.next_free;
+            slot.generation += 1;
+            slot.ptr = ptr;
+            slot.len = len;
+            slot.elem = elem;
+            index
+        } else {
+            debug_assert!(self.slots.len() < self.slots.capacity(), "reserve_one not called");
+            let index = self.slots.len() as u32;
+            self.slots.push(Slot { ptr, len, elem, generation: 1, next_free: NONE });
+            index
+        };
+        self.live += 1;
+        self.bytes += elem.size * len;
+        let generation = self.slots[index as usize].generation;
+        Handle::from_parts(index, generation, self.pool_id)
+    }
+
+    /// Makes a resolved slot vacant and returns its block, which the caller
+    /// now owns (I3). Retires the slot if its generation is exhausted.
+    pub(crate) fn remove(&mut self, index: usize) -> RawBlock {
+        let slot = &mut self.slots[index];
+        debug_assert!(slot.generation & 1 == 1, "remove() on a vacant slot");
+        let block = RawBlock { ptr: slot.ptr, len: slot.len, elem: slot.elem };
+        slot.ptr = NonNull::dangling();
+        slot.len = 0;
+        if slot.generation == u32::MAX {
+            // Retired: even (vacant), never on the free list, never reused.
+            slot.generation = 0;
+        } else {
+            slot.generation += 1;
+            slot.next_free = self.free_head;
+            self.free_head = index as u32;
+        }
+        self.live -= 1;
+        self.bytes -= block.elem.size * block.len;
+        block
+    }
+
+    /// Points a resolved slot at a new block of `len` elements of the same
+    /// type and returns the old block, which the caller now owns (I3).
+    ///
+    /// # Safety
+    ///
+    /// - `ptr` and `len` satisfy I1-I3 for the slot's element type.
+    pub(crate) unsafe fn replace(&mut self, index: usize, ptr: NonNull<u8>, len: usize) -> RawBlock {
+        let slot = &mut self.slots[index];
+        debug_assert!(slot.generation & 1 == 1, "replace() on a vacant slot");
+        debug_assert_eq!(ptr.as_ptr().addr() % slot.elem.align, 0);
+        let old = RawBlock { ptr: slot.ptr, len: slot.len, elem: slot.elem };
+        slot.ptr = ptr;
+        slot.len = len;
+        self.bytes = self.bytes - old.elem.size * old.len + old.elem.size * len;
+        old
+    }
+
+    /// Empties the table and returns every block it held; the caller now owns
+    /// them (I3). The table takes a fresh pool id, so every handle made
+    /// before is rejected by check 2, and slots start over at generation 1.
+    pub(crate) fn clear(&mut self) -> impl Iterator<Item = RawBlock> + '_ {
+        self.pool_id = new_pool_id();
+        self.free_head = NONE;
+        self.live = 0;
+        self.bytes = 0;
+        self.slots
+            .drain(..)
+            .filter(|slot| slot.generation & 1 == 1)
+            .map(|slot| RawBlock { ptr: slot.ptr, len: slot.len, elem: slot.elem })
+    }
+
+    /// Every occupied slot's block, leaving the table as it is; for `Drop`.
+    pub(crate) fn blocks(&self) -> impl Iterator<Item = RawBlock> + '_ {
+        self.slots
+            .iter()
+            .filter(|slot| slot.generation & 1 == 1)
+            .map(|slot| RawBlock { ptr: slot.ptr, len: slot.len, elem: slot.elem })
+    }
+
+    /// Slots allocated in the table, vacant and retired ones included.
+    #[cfg(test)]
+    fn slot_count(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// Test hook: sets a slot's generation as if it had been reused so often.
+    #[cfg(test)]
+    fn set_generation(&mut self, index: usize, generation: u32) {
+        self.slots[index].generation = generation;
+    }
+}
+
+// SAFETY (Send, Sync): a `Table` is plain bookkeeping over blocks it does not
+// dereference; the pool that owns it decides who may touch the blocks, and
+// only stores `T: Send + Sync` in them (see `Pool`'s impls).
+unsafe impl Send for Table {}
+// SAFETY: as above; `&Table` gives only reads of integers and pointers.
+unsafe impl Sync for Table {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn insert_bytes(table: &mut Table) -> Handle<u8> {
+        table.reserve_one().unwrap();
+        // SAFETY: zero-length block: dangling, aligned, owns nothing (I1-I3).
+        unsafe { table.insert::<u8>(NonNull::dangling(), 0) }
+    }
+
+    #[test]
+    fn freed_slot_is_reused_with_the_next_odd_generation() {
+        let mut table = Table::new();
+        let first = insert_bytes(&mut table);
+        table.remove(table.resolve(first).unwrap());
+        let second = insert_bytes(&mut table);
+        assert_eq!((second.index, second.generation), (first.index, 3));
+        assert_eq!(table.resolve(first), None);
+        assert_eq!(table.resolve(second), Some(0));
+    }
+
+    #[test]
+    fn exhausted_generation_retires_the_slot() {
+        let mut table = Table::new();
+        let first = insert_bytes(&mut table);
+        table.remove(table.resolve(first).unwrap());
+        // As if the slot had been reused 2^31 - 1 times: the next life is its last.
+        table.set_generation(0, u32::MAX - 1);
+        let last = insert_bytes(&mut table);
+        assert_eq!((last.index, last.generation), (0, u32::MAX));
+        table.remove(table.resolve(last).unwrap());
+        assert_eq!(table.resolve(last), None);
+        // The retired slot is not reused: a new slot is pushed instead, and
+        // no generation ever wraps back to 1 on slot 0.
+        let next = insert_bytes(&mut table);
+        assert_eq!(next.index, 1);
+        assert_eq!(table.slot_count(), 2);
+        let forged = Handle::<u8>::from_parts(0, 0, table.pool_id);
+        assert_eq!(table.resolve(forged), None);
+        let forged_first_life = Handle::<u8>::from_parts(0, 1, table.pool_id);
+        assert_eq!(table.resolve(forged_first_life), None);
+    }
+
+    #[test]
+    fn even_generation_matching_a_vacant_slot_is_rejected() {
+        let mut table = Table::new();
+        let h = insert_bytes(&mut table);
+        table.remove(table.resolve(h).unwrap());
+        let forged = Handle::<u8>::from_parts(0, 2, table.pool_id);
+        assert_eq!(table.resolve(forged), None);
+    }
+
+    #[test]
+    fn clear_changes_the_pool_id_and_restarts_slots() {
+        let mut table = Table::new();
+        let before = insert_bytes(&mut table);
+        assert_eq!(table.clear().count(), 1);
+        let after = insert_bytes(&mut table);
+        assert_eq!((after.index, after.generation), (before.index, before.generation));
+        assert_ne!(after.pool, before.pool);
+        assert_eq!(table.resolve(before), None);
+    }
+}
