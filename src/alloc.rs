@@ -98,7 +98,10 @@ pub struct DefaultAllocator;
 unsafe impl BlockAllocator for DefaultAllocator {
     #[inline]
     fn allocate_zeroed(&self, layout: Layout) -> Option<NonNull<u8>> {
-        debug_assert!(layout.size() != 0, "zero-sized blocks never reach the allocator");
+        debug_assert!(
+            layout.size() != 0,
+            "zero-sized blocks never reach the allocator"
+        );
         // SAFETY: the pool never asks for zero bytes (debug-asserted above).
         NonNull::new(unsafe { std::alloc::alloc_zeroed(layout) })
     }
@@ -203,7 +206,10 @@ unsafe impl BlockAllocator for CAllocator {
         // block and the header below it lie inside the `malloc`ed bytes.
         unsafe {
             let block = raw.as_ptr().add(offset);
-            block.sub(HEADER).cast::<*mut u8>().write_unaligned(raw.as_ptr());
+            block
+                .sub(HEADER)
+                .cast::<*mut u8>()
+                .write_unaligned(raw.as_ptr());
             block.write_bytes(0, layout.size());
             Some(NonNull::new_unchecked(block))
         }

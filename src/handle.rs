@@ -89,7 +89,12 @@ impl<T> Handle<T> {
     }
 
     pub(crate) const fn from_parts(index: u32, generation: u32, pool: u64) -> Self {
-        Handle { index, generation, pool, _marker: PhantomData }
+        Handle {
+            index,
+            generation,
+            pool,
+            _marker: PhantomData,
+        }
     }
 }
 
@@ -130,7 +135,11 @@ impl<T> fmt::Debug for Handle<T> {
         if self.is_null() {
             return f.write_str("Handle(null)");
         }
-        write!(f, "Handle({}v{} of pool {})", self.index, self.generation, self.pool)
+        write!(
+            f,
+            "Handle({}v{} of pool {})",
+            self.index, self.generation, self.pool
+        )
     }
 }
 

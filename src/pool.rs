@@ -71,7 +71,10 @@ impl<A: BlockAllocator> Pool<A> {
     /// # Ok::<(), cymem::PoolError>(())
     /// ```
     pub fn with_allocator(allocator: A) -> Self {
-        Pool { table: Table::new(), allocator }
+        Pool {
+            table: Table::new(),
+            allocator,
+        }
     }
 
     /// The allocator this pool's blocks come from.
@@ -462,8 +465,14 @@ fn allocate<A: BlockAllocator>(allocator: &A, layout: Layout) -> Result<NonNull<
         let dangling = core::ptr::without_provenance_mut::<u8>(layout.align());
         return Ok(NonNull::new(dangling).unwrap_or(NonNull::dangling()));
     }
-    let ptr = allocator.allocate_zeroed(layout).ok_or(PoolError::OutOfMemory)?;
-    debug_assert_eq!(ptr.as_ptr().addr() % layout.align(), 0, "allocator broke its alignment promise");
+    let ptr = allocator
+        .allocate_zeroed(layout)
+        .ok_or(PoolError::OutOfMemory)?;
+    debug_assert_eq!(
+        ptr.as_ptr().addr() % layout.align(),
+        0,
+        "allocator broke its alignment promise"
+    );
     Ok(ptr)
 }
 
@@ -502,7 +511,11 @@ unsafe fn destroy_tail<A: BlockAllocator>(allocator: &A, block: RawBlock, moved:
     debug_assert!(moved <= block.len);
     // SAFETY: `block.len` passed `Layout::array` when the block was made (I2).
     let layout = unsafe { block.elem.layout(block.len) };
-    let _deallocate = Deallocate { allocator, ptr: block.ptr, layout };
+    let _deallocate = Deallocate {
+        allocator,
+        ptr: block.ptr,
+        layout,
+    };
     if let Some(drop_elements) = block.elem.drop_elements {
         // SAFETY: elements `moved..len` are initialised (I2) and not used
         // again; the offset stays inside the block (I1).
@@ -534,7 +547,7 @@ unsafe fn destroy_all<A: BlockAllocator>(allocator: &A, blocks: impl Iterator<It
         }
     }
     let mut rest = Rest { allocator, blocks };
-    while let Some(block) = rest.blocks.next() {
+    for block in rest.blocks.by_ref() {
         // SAFETY: the caller of `destroy_all` owns every block.
         unsafe { destroy(rest.allocator, block) }
     }

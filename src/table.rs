@@ -52,13 +52,12 @@
 //! # Why not `slotmap`
 //!
 //! `slotmap` served as the model, but its table does not fit, for reasons
-//! that are measurable: its versions wrap on overflow (`wrapping_add` in
-//! `SlotMap::remove`), so a slot reused 2^31 times silently accepts stale
-//! keys; its keys are 8 bytes with no room for a pool id, so foreign keys
-//! resolve in any pool with a slot of the same version; and a type-erased
-//! block needs the type tag and length beside the pointer in one 32-byte slot
-//! for `get` to cost one slot read (a `SlotMap<K, Block>` slot is 40 bytes
-//! with its own version and `Option`-like state).
+//! that matter here: its versions wrap after about 2^31 reuses of one slot
+//! (the reason the `slotmap-careful` wrapper exists), so a stale key can
+//! match again; its keys are 8 bytes with no room for a pool id, so a key of
+//! another map resolves in any map with a slot of the same version; and a
+//! type-erased block wants its type tag and length beside the pointer in one
+//! 32-byte slot, so that `get` reads one slot and then the block.
 
 use core::alloc::Layout;
 use core::any::TypeId;
@@ -160,7 +159,13 @@ pub(crate) struct Table {
 
 impl Table {
     pub(crate) fn new() -> Self {
-        Table { slots: Vec::new(), free_head: NONE, pool_id: new_pool_id(), live: 0, bytes: 0 }
+        Table {
+            slots: Vec::new(),
+            free_head: NONE,
+            pool_id: new_pool_id(),
+            live: 0,
+            bytes: 0,
+        }
     }
 
     /// Live blocks.
@@ -209,7 +214,9 @@ impl Table {
         if self.slots.len() >= MAX_SLOTS {
             return Err(PoolError::OutOfMemory);
         }
-        self.slots.try_reserve(1).map_err(|_| PoolError::OutOfMemory)
+        self.slots
+            .try_reserve(1)
+            .map_err(|_| PoolError::OutOfMemory)
     }
 
     /// Puts a block in a vacant slot and returns its handle.
@@ -235,9 +242,18 @@ impl Table {
             slot.elem = elem;
             index
         } else {
-            debug_assert!(self.slots.len() < self.slots.capacity(), "reserve_one not called");
+            debug_assert!(
+                self.slots.len() < self.slots.capacity(),
+                "reserve_one not called"
+            );
             let index = self.slots.len() as u32;
-            self.slots.push(Slot { ptr, len, elem, generation: 1, next_free: NONE });
+            self.slots.push(Slot {
+                ptr,
+                len,
+                elem,
+                generation: 1,
+                next_free: NONE,
+            });
             index
         };
         self.live += 1;
@@ -251,7 +267,11 @@ impl Table {
     pub(crate) fn remove(&mut self, index: usize) -> RawBlock {
         let slot = &mut self.slots[index];
         debug_assert!(slot.generation & 1 == 1, "remove() on a vacant slot");
-        let block = RawBlock { ptr: slot.ptr, len: slot.len, elem: slot.elem };
+        let block = RawBlock {
+            ptr: slot.ptr,
+            len: slot.len,
+            elem: slot.elem,
+        };
         slot.ptr = NonNull::dangling();
         slot.len = 0;
         if slot.generation == u32::MAX {
@@ -273,11 +293,20 @@ impl Table {
     /// # Safety
     ///
     /// - `ptr` and `len` satisfy I1-I3 for the slot's element type.
-    pub(crate) unsafe fn replace(&mut self, index: usize, ptr: NonNull<u8>, len: usize) -> RawBlock {
+    pub(crate) unsafe fn replace(
+        &mut self,
+        index: usize,
+        ptr: NonNull<u8>,
+        len: usize,
+    ) -> RawBlock {
         let slot = &mut self.slots[index];
         debug_assert!(slot.generation & 1 == 1, "replace() on a vacant slot");
         debug_assert_eq!(ptr.as_ptr().addr() % slot.elem.align, 0);
-        let old = RawBlock { ptr: slot.ptr, len: slot.len, elem: slot.elem };
+        let old = RawBlock {
+            ptr: slot.ptr,
+            len: slot.len,
+            elem: slot.elem,
+        };
         slot.ptr = ptr;
         slot.len = len;
         self.bytes = self.bytes - old.elem.size * old.len + old.elem.size * len;
@@ -295,7 +324,11 @@ impl Table {
         self.slots
             .drain(..)
             .filter(|slot| slot.generation & 1 == 1)
-            .map(|slot| RawBlock { ptr: slot.ptr, len: slot.len, elem: slot.elem })
+            .map(|slot| RawBlock {
+                ptr: slot.ptr,
+                len: slot.len,
+                elem: slot.elem,
+            })
     }
 
     /// Every occupied slot's block, leaving the table as it is; for `Drop`.
@@ -303,7 +336,11 @@ impl Table {
         self.slots
             .iter()
             .filter(|slot| slot.generation & 1 == 1)
-            .map(|slot| RawBlock { ptr: slot.ptr, len: slot.len, elem: slot.elem })
+            .map(|slot| RawBlock {
+                ptr: slot.ptr,
+                len: slot.len,
+                elem: slot.elem,
+            })
     }
 
     /// Slots allocated in the table, vacant and retired ones included.
@@ -319,7 +356,7 @@ impl Table {
     }
 }
 
-// SAFETY (Send, Sync): a `Table` is plain bookkeeping over blocks it does not
+// SAFETY: a `Table` is plain bookkeeping over blocks it does not
 // dereference; the pool that owns it decides who may touch the blocks, and
 // only stores `T: Send + Sync` in them (see `Pool`'s impls).
 unsafe impl Send for Table {}
@@ -384,7 +421,10 @@ mod tests {
         let before = insert_bytes(&mut table);
         assert_eq!(table.clear().count(), 1);
         let after = insert_bytes(&mut table);
-        assert_eq!((after.index, after.generation), (before.index, before.generation));
+        assert_eq!(
+            (after.index, after.generation),
+            (before.index, before.generation)
+        );
         assert_ne!(after.pool, before.pool);
         assert_eq!(table.resolve(before), None);
     }
