@@ -9,7 +9,7 @@
 use core::alloc::Layout;
 use core::ffi::c_void;
 use core::fmt;
-use core::ptr::NonNull;
+use core::ptr::{self, NonNull};
 
 /// A source of zeroed, aligned memory for a [`Pool`](crate::Pool).
 ///
@@ -20,6 +20,9 @@ use core::ptr::NonNull;
 ///   that are all zero, aligned to `layout.align()`, not aliased by any other
 ///   live allocation, and valid until passed to `deallocate` with the same
 ///   layout;
+/// - `reallocate_zeroed`, if overridden, either returns `None` and leaves the
+///   block untouched, or frees it and returns a block as `allocate_zeroed`
+///   would for the new size, holding the old block's first bytes;
 /// - the methods do not unwind into the pool (panicking is allowed only
 ///   before any memory is handed out);
 /// - if the implementor is `Send`/`Sync`, blocks may be allocated on one
@@ -71,14 +74,84 @@ pub unsafe trait BlockAllocator {
     ///
     /// # Safety
     ///
-    /// - `ptr` was returned by `allocate_zeroed` on this allocator with this
-    ///   `layout`;
+    /// - `ptr` was returned by `allocate_zeroed` (or `reallocate_zeroed`) on
+    ///   this allocator with this `layout`;
     /// - it has not been deallocated since.
     unsafe fn deallocate(&self, ptr: NonNull<u8>, layout: Layout);
+
+    /// Resizes a block to `new_size` bytes, keeping the first
+    /// `min(old, new)` bytes and zeroing the rest; the block may move.
+    ///
+    /// Returns `None` if the memory cannot be provided; the old block is then
+    /// untouched and still owned by the caller. The default allocates,
+    /// copies and deallocates, so an allocator that counts blocks sees one
+    /// allocation and one deallocation; [`DefaultAllocator`] overrides it with
+    /// the system's `realloc` and zeroes only the new tail.
+    ///
+    /// # Safety
+    ///
+    /// - `ptr` was returned by `allocate_zeroed` or `reallocate_zeroed` on this
+    ///   allocator with `layout`, and has not been deallocated since;
+    /// - `new_size` is not zero, and rounded up to `layout.align()` does not
+    ///   exceed `isize::MAX`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use core::alloc::Layout;
+    /// use cymem::{BlockAllocator, DefaultAllocator};
+    ///
+    /// let layout = Layout::array::<u8>(4).unwrap();
+    /// let ptr = DefaultAllocator.allocate_zeroed(layout).unwrap();
+    /// // SAFETY: `ptr` is a live 4-byte block of this allocator.
+    /// let grown = unsafe { DefaultAllocator.reallocate_zeroed(ptr, layout, 8) }.unwrap();
+    /// // SAFETY: `grown` holds 8 bytes; it is freed once, with its new layout.
+    /// unsafe {
+    ///     assert_eq!(core::slice::from_raw_parts(grown.as_ptr(), 8), [0; 8]);
+    ///     DefaultAllocator.deallocate(grown, Layout::array::<u8>(8).unwrap());
+    /// }
+    /// ```
+    unsafe fn reallocate_zeroed(
+        &self,
+        ptr: NonNull<u8>,
+        layout: Layout,
+        new_size: usize,
+    ) -> Option<NonNull<u8>> {
+        // SAFETY: the caller promises `new_size` fits a layout of this alignment.
+        let new_layout = unsafe { Layout::from_size_align_unchecked(new_size, layout.align()) };
+        let new = self.allocate_zeroed(new_layout)?;
+        // SAFETY: both blocks are live, distinct, and at least this long.
+        unsafe {
+            ptr::copy_nonoverlapping(ptr.as_ptr(), new.as_ptr(), layout.size().min(new_size))
+        };
+        // SAFETY: the caller's block, with its layout, not used again.
+        unsafe { self.deallocate(ptr, layout) };
+        Some(new)
+    }
+
+    /// Whether a [`Pool`](crate::Pool) may carve blocks of up to 256 bytes
+    /// (aligned to at most 16) out of larger chunks it allocates here,
+    /// instead of asking for each block.
+    ///
+    /// `false` by default: the allocator then sees every block of non-zero
+    /// size, one call each. [`DefaultAllocator`] says `true`, which makes small
+    /// blocks several times cheaper and frees them all at once on `clear` or
+    /// drop; freed small blocks are reused by the pool, not returned.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use cymem::{BlockAllocator, CAllocator, DefaultAllocator};
+    ///
+    /// assert!(DefaultAllocator::CARVE_SMALL_BLOCKS);
+    /// assert!(!CAllocator::CARVE_SMALL_BLOCKS);
+    /// ```
+    const CARVE_SMALL_BLOCKS: bool = false;
 }
 
 /// The allocator of [`Pool::new`](crate::Pool::new): Rust's global
-/// allocator (by default the system's `calloc`/`free`).
+/// allocator (by default the system's `calloc`/`realloc`/`free`), with small
+/// blocks carved from chunks by the pool ([`BlockAllocator::CARVE_SMALL_BLOCKS`]).
 ///
 /// # Examples
 ///
@@ -111,6 +184,28 @@ unsafe impl BlockAllocator for DefaultAllocator {
         // SAFETY: the caller passes a live block of `allocate_zeroed` with its layout.
         unsafe { std::alloc::dealloc(ptr.as_ptr(), layout) }
     }
+
+    unsafe fn reallocate_zeroed(
+        &self,
+        ptr: NonNull<u8>,
+        layout: Layout,
+        new_size: usize,
+    ) -> Option<NonNull<u8>> {
+        // SAFETY: the caller passes a live block with its layout and a
+        // non-zero `new_size` that fits a layout of this alignment.
+        let new = NonNull::new(unsafe { std::alloc::realloc(ptr.as_ptr(), layout, new_size) })?;
+        if new_size > layout.size() {
+            // SAFETY: `realloc` kept `layout.size()` bytes; the tail up to
+            // `new_size` is the block's and uninitialised: zero it.
+            unsafe {
+                new.add(layout.size())
+                    .write_bytes(0, new_size - layout.size())
+            };
+        }
+        Some(new)
+    }
+
+    const CARVE_SMALL_BLOCKS: bool = true;
 }
 
 /// A C library's private `malloc`/`free` pair as a [`BlockAllocator`]

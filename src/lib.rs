@@ -3,6 +3,7 @@
 mod alloc;
 mod error;
 mod handle;
+mod memory;
 mod pool;
 mod table;
 

@@ -5,7 +5,8 @@ use core::fmt;
 use core::ops::{Index, IndexMut};
 use core::ptr::NonNull;
 
-use crate::table::{RawBlock, Table};
+use crate::memory::Memory;
+use crate::table::{Element, RawBlock, Table};
 use crate::{BlockAllocator, DefaultAllocator, Handle, PoolError};
 
 /// An owner of zeroed, typed blocks, addressed by [`Handle`]s.
@@ -34,7 +35,10 @@ use crate::{BlockAllocator, DefaultAllocator, Handle, PoolError};
 /// ```
 pub struct Pool<A: BlockAllocator = DefaultAllocator> {
     table: Table,
-    allocator: A,
+    memory: Memory<A>,
+    /// Live blocks that teardown must visit: elements to drop, or memory of
+    /// the allocator's own. While 0, `clear` and drop free only the chunks.
+    to_visit: usize,
 }
 
 impl Pool {
@@ -73,7 +77,8 @@ impl<A: BlockAllocator> Pool<A> {
     pub fn with_allocator(allocator: A) -> Self {
         Pool {
             table: Table::new(),
-            allocator,
+            memory: Memory::new(allocator),
+            to_visit: 0,
         }
     }
 
@@ -88,7 +93,7 @@ impl<A: BlockAllocator> Pool<A> {
     /// let _: &DefaultAllocator = pool.allocator();
     /// ```
     pub fn allocator(&self) -> &A {
-        &self.allocator
+        &self.memory.allocator
     }
 
     /// Allocates a block of `len` zeroed `T`s.
@@ -120,10 +125,14 @@ impl<A: BlockAllocator> Pool<A> {
         &mut self,
         len: usize,
     ) -> Result<Handle<T>, PoolError> {
-        let ptr = self.allocate_block::<T>(len)?;
-        // SAFETY: `allocate_block` returned a fresh block of `len` zeroed `T`s
-        // (I1-I3; all-zero is a valid `T` as `T: Zeroable`), and reserved a slot.
-        Ok(unsafe { self.table.insert::<T>(ptr, len) })
+        let layout = Layout::array::<T>(len).map_err(|_| PoolError::SizeOverflow)?;
+        let type_index = self.table.reserve_one::<T>()?;
+        let ptr = self.memory.allocate(layout).ok_or(PoolError::OutOfMemory)?;
+        self.to_visit += usize::from(Self::must_visit(core::mem::needs_drop::<T>(), layout));
+        // SAFETY: `allocate` returned a fresh block of `len` zeroed `T`s
+        // (I1-I3; all-zero is a valid `T` as `T: Zeroable`), and the slot
+        // was reserved for `T` just before.
+        Ok(unsafe { self.table.insert::<T>(ptr, len, type_index) })
     }
 
     /// Allocates a block holding a copy of `values`.
@@ -258,8 +267,18 @@ impl<A: BlockAllocator> Pool<A> {
     pub fn free<T: 'static>(&mut self, handle: Handle<T>) -> Result<(), PoolError> {
         let index = self.table.resolve(handle).ok_or(PoolError::InvalidHandle)?;
         let block = self.table.remove(index);
-        // SAFETY: `remove` handed the block over (I3); it satisfies I1-I2.
-        unsafe { destroy(&self.allocator, block) };
+        // SAFETY: `block.len` passed `Layout::array::<T>` when the block was made (I2).
+        let layout = unsafe { T::TYPE.layout(block.len) };
+        let needs_drop = core::mem::needs_drop::<T>();
+        self.to_visit -= usize::from(Self::must_visit(needs_drop, layout));
+        if needs_drop {
+            // SAFETY: `remove` handed the block over (I3); it satisfies I1-I2.
+            unsafe { destroy(&mut self.memory, block, 0) };
+        } else {
+            // SAFETY: as above; no element needs dropping, so only the memory
+            // goes back, with the layout it came with (I1).
+            unsafe { self.memory.deallocate(block.ptr, layout) };
+        }
         Ok(())
     }
 
@@ -300,8 +319,27 @@ impl<A: BlockAllocator> Pool<A> {
             return Ok(());
         }
         let new_layout = Layout::array::<T>(new_len).map_err(|_| PoolError::SizeOverflow)?;
-        let new_ptr = allocate(&self.allocator, new_layout)?;
+        // SAFETY: `old_len` passed `Layout::array::<T>` when the block was made (I2).
+        let old_layout = unsafe { T::TYPE.layout(old_len) };
+        let needs_drop = core::mem::needs_drop::<T>();
+        let visits = usize::from(Self::must_visit(needs_drop, old_layout));
         let kept = old_len.min(new_len);
+        if new_len > old_len || !needs_drop {
+            // SAFETY: the block is this slot's, with `old_layout` (I1); the
+            // bytes past `new_layout.size()` hold no element that needs drop.
+            if let Some(ptr) = unsafe { self.memory.resize(old_ptr, old_layout, new_layout) } {
+                // SAFETY: `resize` kept the first `kept` elements and zeroed the
+                // rest (valid: `T: Zeroable`); the old block is gone (I1-I3).
+                unsafe { self.table.replace(index, ptr, new_len) };
+                self.to_visit =
+                    self.to_visit - visits + usize::from(Self::must_visit(needs_drop, new_layout));
+                return Ok(());
+            }
+        }
+        let new_ptr = self
+            .memory
+            .allocate(new_layout)
+            .ok_or(PoolError::OutOfMemory)?;
         // SAFETY: both blocks hold at least `kept` aligned `T`s (I1; the new
         // one has `new_len >= kept` zeroed ones) and are distinct allocations
         // (or dangling with `kept * size_of::<T>() == 0`).
@@ -315,9 +353,11 @@ impl<A: BlockAllocator> Pool<A> {
         // SAFETY: the new block holds `kept` moved and `new_len - kept` zeroed
         // `T`s (valid: `T: Zeroable`), is aligned and owned by no one (I1-I3).
         let old = unsafe { self.table.replace(index, new_ptr, new_len) };
+        self.to_visit =
+            self.to_visit - visits + usize::from(Self::must_visit(needs_drop, new_layout));
         // SAFETY: the first `kept` elements of the old block were moved out,
         // so only the tail is dropped, then the whole old block is freed once.
-        unsafe { destroy_tail(&self.allocator, old, kept) };
+        unsafe { destroy(&mut self.memory, old, kept) };
         Ok(())
     }
 
@@ -401,9 +441,10 @@ impl<A: BlockAllocator> Pool<A> {
     /// # Ok::<(), cymem::PoolError>(())
     /// ```
     pub fn clear(&mut self) {
+        let visit = core::mem::take(&mut self.to_visit) > 0;
         let blocks = self.table.clear();
         // SAFETY: `clear` handed over every block (I3); each satisfies I1-I2.
-        unsafe { destroy_all(&self.allocator, blocks) };
+        unsafe { teardown(&mut self.memory, visit.then_some(blocks)) };
     }
 
     /// The address of the block `handle` names, for FFI.
@@ -448,42 +489,18 @@ impl<A: BlockAllocator> Pool<A> {
         self.get_mut(handle).map(<[T]>::as_mut_ptr)
     }
 
-    /// Allocates the zeroed block for `len` `T`s and reserves its slot, so
-    /// that nothing can fail after the block exists.
-    fn allocate_block<T>(&mut self, len: usize) -> Result<NonNull<u8>, PoolError> {
-        let layout = Layout::array::<T>(len).map_err(|_| PoolError::SizeOverflow)?;
-        self.table.reserve_one()?;
-        allocate(&self.allocator, layout)
+    /// Whether teardown must visit a block: to drop its elements, or to give
+    /// its memory back to the allocator (carved blocks go with their chunks).
+    #[inline]
+    fn must_visit(needs_drop: bool, layout: Layout) -> bool {
+        needs_drop || (layout.size() != 0 && Memory::<A>::class(layout).is_none())
     }
-}
 
-/// A zeroed block for `layout` from `allocator`, or an aligned dangling
-/// pointer if the layout is zero-sized.
-fn allocate<A: BlockAllocator>(allocator: &A, layout: Layout) -> Result<NonNull<u8>, PoolError> {
-    if layout.size() == 0 {
-        // Aligned, non-null (align >= 1), owns nothing: valid for zero-byte slices.
-        let dangling = core::ptr::without_provenance_mut::<u8>(layout.align());
-        return Ok(NonNull::new(dangling).unwrap_or(NonNull::dangling()));
+    fn block_must_visit(block: &RawBlock) -> bool {
+        // SAFETY: `block.len` passed `Layout::array` when the block was made (I2).
+        let layout = unsafe { block.elem.layout(block.len) };
+        Self::must_visit(block.elem.drop_elements.is_some(), layout)
     }
-    let ptr = allocator
-        .allocate_zeroed(layout)
-        .ok_or(PoolError::OutOfMemory)?;
-    debug_assert_eq!(
-        ptr.as_ptr().addr() % layout.align(),
-        0,
-        "allocator broke its alignment promise"
-    );
-    Ok(ptr)
-}
-
-/// Drops a block's elements and gives its memory back.
-///
-/// # Safety
-///
-/// - `block` satisfies I1-I2 and the caller owns it (I3); it is not used again.
-unsafe fn destroy<A: BlockAllocator>(allocator: &A, block: RawBlock) {
-    // SAFETY: forwarded from the caller; no element was moved out.
-    unsafe { destroy_tail(allocator, block, 0) }
 }
 
 /// Drops the elements `moved..len` of a block and gives its memory back,
@@ -493,71 +510,84 @@ unsafe fn destroy<A: BlockAllocator>(allocator: &A, block: RawBlock) {
 ///
 /// - `block` satisfies I1-I2 and the caller owns it (I3); it is not used again;
 /// - its first `moved <= len` elements were moved out and must not be dropped.
-unsafe fn destroy_tail<A: BlockAllocator>(allocator: &A, block: RawBlock, moved: usize) {
+unsafe fn destroy<A: BlockAllocator>(memory: &mut Memory<A>, block: RawBlock, moved: usize) {
     struct Deallocate<'a, A: BlockAllocator> {
-        allocator: &'a A,
+        memory: &'a mut Memory<A>,
         ptr: NonNull<u8>,
         layout: Layout,
     }
     impl<A: BlockAllocator> Drop for Deallocate<'_, A> {
         fn drop(&mut self) {
-            if self.layout.size() != 0 {
-                // SAFETY: the block came from this allocator with this layout
-                // (I1) and is freed only here (I3, caller's promise).
-                unsafe { self.allocator.deallocate(self.ptr, self.layout) }
-            }
+            // SAFETY: the block came from this memory with this layout (I1)
+            // and is freed only here (I3, the caller's promise).
+            unsafe { self.memory.deallocate(self.ptr, self.layout) }
         }
     }
     debug_assert!(moved <= block.len);
     // SAFETY: `block.len` passed `Layout::array` when the block was made (I2).
     let layout = unsafe { block.elem.layout(block.len) };
     let _deallocate = Deallocate {
-        allocator,
+        memory,
         ptr: block.ptr,
         layout,
     };
     if let Some(drop_elements) = block.elem.drop_elements {
         // SAFETY: elements `moved..len` are initialised (I2) and not used
         // again; the offset stays inside the block (I1).
-        unsafe {
-            let tail = block.ptr.add(moved * block.elem.size);
-            drop_elements(tail, block.len - moved);
-        }
+        unsafe { drop_elements(block.ptr.add(moved * block.elem.size), block.len - moved) };
     }
 }
 
-/// Destroys every block of `blocks`, continuing past a panicking destructor.
+/// Ends every block at once: visits `blocks` (if given) to drop elements and
+/// free the allocator's own blocks, then frees every chunk. Continues past a
+/// panicking destructor (a second panic aborts, as in `Vec`).
 ///
 /// # Safety
 ///
-/// - every block satisfies I1-I2, the caller owns it (I3) and it is not used again.
-unsafe fn destroy_all<A: BlockAllocator>(allocator: &A, blocks: impl Iterator<Item = RawBlock>) {
-    struct Rest<'a, A: BlockAllocator, I: Iterator<Item = RawBlock>> {
-        allocator: &'a A,
-        blocks: I,
+/// - every live block of `memory` is in `blocks`, or needs no visit; the
+///   caller owns them all (I3) and none is used again.
+unsafe fn teardown<A: BlockAllocator>(
+    memory: &mut Memory<A>,
+    blocks: Option<impl Iterator<Item = RawBlock>>,
+) {
+    struct Finish<'a, A: BlockAllocator, I: Iterator<Item = RawBlock>> {
+        memory: &'a mut Memory<A>,
+        blocks: Option<I>,
     }
-    impl<A: BlockAllocator, I: Iterator<Item = RawBlock>> Drop for Rest<'_, A, I> {
+    impl<A: BlockAllocator, I: Iterator<Item = RawBlock>> Drop for Finish<'_, A, I> {
         fn drop(&mut self) {
-            // Runs after the loop below finished (nothing left) or while a
-            // destructor unwinds (the blocks after it are still destroyed).
-            for block in &mut self.blocks {
-                // SAFETY: the caller of `destroy_all` owns every block.
-                unsafe { destroy(self.allocator, block) }
+            // Runs after the loop below (nothing left to visit) or while a
+            // destructor unwinds (the blocks after it are still visited).
+            if let Some(blocks) = &mut self.blocks {
+                for block in blocks.filter(Pool::<A>::block_must_visit) {
+                    // SAFETY: the caller of `teardown` owns every block.
+                    unsafe { destroy(self.memory, block, 0) }
+                }
             }
+            // SAFETY: every carved block was dropped above or needs no drop,
+            // and none is used again (C4).
+            unsafe { self.memory.release_chunks() }
         }
     }
-    let mut rest = Rest { allocator, blocks };
-    for block in rest.blocks.by_ref() {
-        // SAFETY: the caller of `destroy_all` owns every block.
-        unsafe { destroy(rest.allocator, block) }
+    let mut finish = Finish { memory, blocks };
+    if let Some(blocks) = &mut finish.blocks {
+        for block in blocks.by_ref().filter(Pool::<A>::block_must_visit) {
+            // SAFETY: the caller of `teardown` owns every block.
+            unsafe { destroy(finish.memory, block, 0) }
+        }
     }
 }
 
 impl<A: BlockAllocator> Drop for Pool<A> {
     fn drop(&mut self) {
+        debug_assert_eq!(
+            self.to_visit,
+            self.table.blocks().filter(Self::block_must_visit).count()
+        );
+        let blocks = (self.to_visit > 0).then(|| self.table.blocks());
         // SAFETY: the table is dropped right after, so every block it still
         // holds is owned here (I3) and never used again.
-        unsafe { destroy_all(&self.allocator, self.table.blocks()) }
+        unsafe { teardown(&mut self.memory, blocks) }
     }
 }
 
@@ -602,7 +632,7 @@ impl<A: BlockAllocator + fmt::Debug> fmt::Debug for Pool<A> {
         f.debug_struct("Pool")
             .field("len", &self.len())
             .field("size", &self.size())
-            .field("allocator", &self.allocator)
+            .field("allocator", self.allocator())
             .finish_non_exhaustive()
     }
 }

@@ -2,15 +2,22 @@
 //!
 //! # Layout
 //!
-//! A pool owns one `Vec<Slot>`. A slot is 32 bytes (two per cache line):
+//! A pool owns one `Vec<Slot>` and a short list of the element types it has
+//! seen. A slot is 24 bytes:
 //!
 //! | field        | bytes | meaning                                              |
 //! |--------------|-------|------------------------------------------------------|
 //! | `ptr`        | 8     | start of the block (aligned dangling if zero bytes)  |
-//! | `len`        | 8     | number of elements                                   |
-//! | `elem`       | 8     | `&'static ElemType`: `TypeId`, size, align, drop fn  |
+//! | `len`        | 8     | elements while occupied; next free slot while vacant |
 //! | `generation` | 4     | odd while occupied, even while vacant                |
-//! | `next_free`  | 4     | next vacant slot on the free list                    |
+//! | `type_index` | 4     | index into the pool's `types`: `TypeId`, size, drop  |
+//!
+//! 24 bytes, not 32 with a `&'static` type pointer, because the slot is the
+//! pool's whole per-block overhead: with 32-byte blocks and a user's `Vec`
+//! of handles, slot size decides whether the pool uses less memory than
+//! `calloc` with its 16-byte chunk headers (see `benches/memory.rs`). The
+//! type list is scanned on `alloc` (a pool sees few types; the scan is a
+//! pointer compare per entry) and indexed on lookups.
 //!
 //! A [`Handle`] carries `(index, generation, pool id)`. [`Table::resolve`]
 //! accepts it only if
@@ -21,17 +28,20 @@
 //!    deterministically until 2^64 pools have been made,
 //! 3. the slot is occupied (odd generation) and its generation equals the
 //!    handle's, so a freed or reused slot rejects old handles,
-//! 4. the slot's element `TypeId` is `T`'s, so a handle retyped by casting
-//!    its bytes is rejected.
+//! 4. the `TypeId` of the slot's element type is `T`'s, so a handle retyped
+//!    by casting its bytes is rejected.
 //!
 //! Null is all zeros: pool id 0 is never given out and generation 0 is even.
 //!
 //! # Invariants of an occupied slot (odd generation)
 //!
+//! Below, `elem` is `types[type_index]`.
+//!
 //! - **I1** `ptr` is aligned to `elem.align` and valid for reads and writes
 //!   of `elem.size * len` bytes that no one else references; if that size is
-//!   non-zero, the block came from the pool's allocator with
-//!   [`ElemType::layout`]`(len)`, otherwise it is dangling and owns nothing.
+//!   non-zero, the block came from the pool's allocator, or from one of the
+//!   pool's chunks (`src/chunks.rs`), for [`ElemType::layout`]`(len)`;
+//!   otherwise it is dangling and owns nothing.
 //! - **I2** The block holds `len` initialised values of the type `elem`
 //!   describes, and `elem.size * len` fits `Layout` (checked by
 //!   `Layout::array` before the block was made).
@@ -57,7 +67,7 @@
 //! match again; its keys are 8 bytes with no room for a pool id, so a key of
 //! another map resolves in any map with a slot of the same version; and a
 //! type-erased block wants its type tag and length beside the pointer in one
-//! 32-byte slot, so that `get` reads one slot and then the block.
+//! 24-byte slot, so that `get` reads one slot and then the block.
 
 use core::alloc::Layout;
 use core::any::TypeId;
@@ -126,13 +136,13 @@ pub(crate) struct RawBlock {
 
 struct Slot {
     ptr: NonNull<u8>,
+    /// Elements while occupied; the next vacant slot (or `NONE`) while vacant.
     len: usize,
-    elem: &'static ElemType,
     generation: u32,
-    next_free: u32,
+    type_index: u32,
 }
 
-const _: () = assert!(core::mem::size_of::<Slot>() == 32);
+const _: () = assert!(core::mem::size_of::<Slot>() == 24);
 
 /// End of the free list.
 const NONE: u32 = u32::MAX;
@@ -149,8 +159,14 @@ fn new_pool_id() -> u64 {
     NEXT_POOL_ID.fetch_add(1, Ordering::Relaxed)
 }
 
+fn is_type<T: 'static>(elem: &'static ElemType) -> bool {
+    core::ptr::eq(elem, T::TYPE) || elem.type_id == TypeId::of::<T>()
+}
+
 pub(crate) struct Table {
     slots: Vec<Slot>,
+    /// Every element type a block of this table has had; slots index it.
+    types: Vec<&'static ElemType>,
     free_head: u32,
     pool_id: u64,
     live: usize,
@@ -161,6 +177,7 @@ impl Table {
     pub(crate) fn new() -> Self {
         Table {
             slots: Vec::new(),
+            types: Vec::new(),
             free_head: NONE,
             pool_id: new_pool_id(),
             live: 0,
@@ -169,11 +186,13 @@ impl Table {
     }
 
     /// Live blocks.
+    #[inline]
     pub(crate) fn len(&self) -> usize {
         self.live
     }
 
     /// Bytes of live blocks.
+    #[inline]
     pub(crate) fn bytes(&self) -> usize {
         self.bytes
     }
@@ -184,14 +203,17 @@ impl Table {
     pub(crate) fn resolve<T: 'static>(&self, handle: Handle<T>) -> Option<usize> {
         let index = handle.index as usize;
         let slot = self.slots.get(index)?;
-        let valid = handle.pool == self.pool_id
-            && handle.generation == slot.generation
-            && slot.generation & 1 == 1
-            && (core::ptr::eq(slot.elem, T::TYPE) || slot.elem.type_id == TypeId::of::<T>());
-        if !valid {
+        if handle.pool != self.pool_id
+            || handle.generation != slot.generation
+            || slot.generation & 1 == 0
+        {
             return None;
         }
-        debug_assert_eq!(slot.ptr.as_ptr().addr() % slot.elem.align, 0);
+        let elem = *self.types.get(slot.type_index as usize)?;
+        if !is_type::<T>(elem) {
+            return None;
+        }
+        debug_assert_eq!(slot.ptr.as_ptr().addr() % elem.align, 0);
         Some(index)
     }
 
@@ -206,41 +228,57 @@ impl Table {
         (slot.ptr, slot.len)
     }
 
-    /// Makes sure [`insert`](Self::insert) will not need to allocate.
-    pub(crate) fn reserve_one(&mut self) -> Result<(), PoolError> {
-        if self.free_head != NONE {
-            return Ok(());
+    /// Makes sure [`insert`](Self::insert) of a `T` will not need to
+    /// allocate, and returns `T`'s index in `types` for it.
+    #[inline]
+    pub(crate) fn reserve_one<T: 'static>(&mut self) -> Result<u32, PoolError> {
+        if self.free_head == NONE {
+            if self.slots.len() >= MAX_SLOTS {
+                return Err(PoolError::OutOfMemory);
+            }
+            self.slots
+                .try_reserve(1)
+                .map_err(|_| PoolError::OutOfMemory)?;
         }
-        if self.slots.len() >= MAX_SLOTS {
-            return Err(PoolError::OutOfMemory);
+        if let Some(type_index) = self.types.iter().position(|&elem| is_type::<T>(elem)) {
+            return Ok(type_index as u32);
         }
-        self.slots
+        self.types
             .try_reserve(1)
-            .map_err(|_| PoolError::OutOfMemory)
+            .map_err(|_| PoolError::OutOfMemory)?;
+        self.types.push(T::TYPE);
+        Ok((self.types.len() - 1) as u32)
     }
 
     /// Puts a block in a vacant slot and returns its handle.
     ///
     /// # Safety
     ///
-    /// - [`reserve_one`](Self::reserve_one) succeeded since the last insert;
+    /// - [`reserve_one::<T>`](Self::reserve_one) returned `type_index` with no
+    ///   insert since;
     /// - `ptr` and `len` satisfy I1-I3 for `T`: `Layout::array::<T>(len)`
     ///   succeeded, and `ptr` holds `len` initialised `T`s, is owned by no
     ///   one else and, if the layout is not zero-sized, came from the pool's
-    ///   allocator with it.
-    pub(crate) unsafe fn insert<T: 'static>(&mut self, ptr: NonNull<u8>, len: usize) -> Handle<T> {
-        let elem = T::TYPE;
-        debug_assert_eq!(ptr.as_ptr().addr() % elem.align, 0);
-        let index = if self.free_head != NONE {
+    ///   allocator or chunks for it.
+    #[inline]
+    pub(crate) unsafe fn insert<T: 'static>(
+        &mut self,
+        ptr: NonNull<u8>,
+        len: usize,
+        type_index: u32,
+    ) -> Handle<T> {
+        debug_assert!(is_type::<T>(self.types[type_index as usize]));
+        debug_assert_eq!(ptr.as_ptr().addr() % core::mem::align_of::<T>(), 0);
+        let (index, generation) = if self.free_head != NONE {
             let index = self.free_head;
             let slot = &mut self.slots[index as usize];
             debug_assert!(slot.generation & 1 == 0 && slot.generation != u32::MAX);
-            self.free_head = slot.next_free;
+            self.free_head = slot.len as u32;
             slot.generation += 1;
             slot.ptr = ptr;
             slot.len = len;
-            slot.elem = elem;
-            index
+            slot.type_index = type_index;
+            (index, slot.generation)
         } else {
             debug_assert!(
                 self.slots.len() < self.slots.capacity(),
@@ -250,36 +288,35 @@ impl Table {
             self.slots.push(Slot {
                 ptr,
                 len,
-                elem,
                 generation: 1,
-                next_free: NONE,
+                type_index,
             });
-            index
+            (index, 1)
         };
         self.live += 1;
-        self.bytes += elem.size * len;
-        let generation = self.slots[index as usize].generation;
+        self.bytes += core::mem::size_of::<T>() * len;
         Handle::from_parts(index, generation, self.pool_id)
     }
 
     /// Makes a resolved slot vacant and returns its block, which the caller
     /// now owns (I3). Retires the slot if its generation is exhausted.
+    #[inline]
     pub(crate) fn remove(&mut self, index: usize) -> RawBlock {
         let slot = &mut self.slots[index];
         debug_assert!(slot.generation & 1 == 1, "remove() on a vacant slot");
         let block = RawBlock {
             ptr: slot.ptr,
             len: slot.len,
-            elem: slot.elem,
+            elem: self.types[slot.type_index as usize],
         };
         slot.ptr = NonNull::dangling();
-        slot.len = 0;
         if slot.generation == u32::MAX {
             // Retired: even (vacant), never on the free list, never reused.
             slot.generation = 0;
+            slot.len = NONE as usize;
         } else {
             slot.generation += 1;
-            slot.next_free = self.free_head;
+            slot.len = self.free_head as usize;
             self.free_head = index as u32;
         }
         self.live -= 1;
@@ -301,15 +338,16 @@ impl Table {
     ) -> RawBlock {
         let slot = &mut self.slots[index];
         debug_assert!(slot.generation & 1 == 1, "replace() on a vacant slot");
-        debug_assert_eq!(ptr.as_ptr().addr() % slot.elem.align, 0);
+        let elem = self.types[slot.type_index as usize];
+        debug_assert_eq!(ptr.as_ptr().addr() % elem.align, 0);
         let old = RawBlock {
             ptr: slot.ptr,
             len: slot.len,
-            elem: slot.elem,
+            elem,
         };
         slot.ptr = ptr;
         slot.len = len;
-        self.bytes = self.bytes - old.elem.size * old.len + old.elem.size * len;
+        self.bytes = self.bytes - elem.size * old.len + elem.size * len;
         old
     }
 
@@ -321,13 +359,14 @@ impl Table {
         self.free_head = NONE;
         self.live = 0;
         self.bytes = 0;
+        let types = &self.types;
         self.slots
             .drain(..)
             .filter(|slot| slot.generation & 1 == 1)
             .map(|slot| RawBlock {
                 ptr: slot.ptr,
                 len: slot.len,
-                elem: slot.elem,
+                elem: types[slot.type_index as usize],
             })
     }
 
@@ -339,7 +378,7 @@ impl Table {
             .map(|slot| RawBlock {
                 ptr: slot.ptr,
                 len: slot.len,
-                elem: slot.elem,
+                elem: self.types[slot.type_index as usize],
             })
     }
 
@@ -368,9 +407,9 @@ mod tests {
     use super::*;
 
     fn insert_bytes(table: &mut Table) -> Handle<u8> {
-        table.reserve_one().unwrap();
+        let type_index = table.reserve_one::<u8>().unwrap();
         // SAFETY: zero-length block: dangling, aligned, owns nothing (I1-I3).
-        unsafe { table.insert::<u8>(NonNull::dangling(), 0) }
+        unsafe { table.insert::<u8>(NonNull::dangling(), 0, type_index) }
     }
 
     #[test]
