@@ -15,12 +15,25 @@ use std::process::Command;
 
 const BLOCKS: usize = 1_000_000;
 const BLOCK_BYTES: usize = 32;
-const VARIANTS: &[&str] = &["raw", "cymem", "cymem-without-handles", "slotmap", "bumpalo"];
+const VARIANTS: &[&str] = &[
+    "raw",
+    "cymem",
+    "cymem-without-handles",
+    "slotmap",
+    "bumpalo",
+];
 
 fn peak_rss_bytes() -> usize {
     let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
-    let line = status.lines().find(|l| l.starts_with("VmHWM:")).expect("VmHWM line");
-    let kib: usize = line.split_whitespace().nth(1).and_then(|n| n.parse().ok()).expect("VmHWM value");
+    let line = status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .expect("VmHWM line");
+    let kib: usize = line
+        .split_whitespace()
+        .nth(1)
+        .and_then(|n| n.parse().ok())
+        .expect("VmHWM value");
     kib * 1024
 }
 
@@ -38,7 +51,9 @@ fn measure(variant: &str) -> usize {
             }
             let peak = peak_rss_bytes();
             // SAFETY: each pointer came from calloc and is freed once.
-            blocks.into_iter().for_each(|ptr| unsafe { libc::free(ptr) });
+            blocks
+                .into_iter()
+                .for_each(|ptr| unsafe { libc::free(ptr) });
             peak - before
         }
         "cymem" | "cymem-without-handles" => {
@@ -85,9 +100,19 @@ fn main() {
     let exe = std::env::current_exe().expect("current_exe");
     let mut rows = Vec::new();
     for variant in VARIANTS {
-        let out = Command::new(&exe).env("CYMEM_MEMORY_VARIANT", variant).output().expect("spawn");
-        assert!(out.status.success(), "{variant} failed: {}", String::from_utf8_lossy(&out.stderr));
-        let bytes: usize = String::from_utf8_lossy(&out.stdout).trim().parse().expect("bytes");
+        let out = Command::new(&exe)
+            .env("CYMEM_MEMORY_VARIANT", variant)
+            .output()
+            .expect("spawn");
+        assert!(
+            out.status.success(),
+            "{variant} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let bytes: usize = String::from_utf8_lossy(&out.stdout)
+            .trim()
+            .parse()
+            .expect("bytes");
         rows.push((*variant, bytes));
     }
     let raw = rows[0].1 as f64;

@@ -30,7 +30,10 @@ struct Lcg(u64);
 
 impl Lcg {
     fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+        self.0 = self
+            .0
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
         self.0 >> 33
     }
 
@@ -132,7 +135,10 @@ fn fill_cymem() -> (Pool, Vec<Handle<u8>>) {
     (pool, handles)
 }
 
-fn fill_slotmap() -> (slotmap::SlotMap<slotmap::DefaultKey, Box<[u8]>>, Vec<slotmap::DefaultKey>) {
+fn fill_slotmap() -> (
+    slotmap::SlotMap<slotmap::DefaultKey, Box<[u8]>>,
+    Vec<slotmap::DefaultKey>,
+) {
     let mut map = slotmap::SlotMap::new();
     let mut keys = Vec::with_capacity(BLOCKS);
     for _ in 0..BLOCKS {
@@ -163,13 +169,21 @@ fn fill(c: &mut Criterion) {
     let mut group = c.benchmark_group("fill");
     group.throughput(Throughput::Elements(BLOCKS as u64));
     // Outputs are dropped by criterion outside the timed part.
-    group.bench_function("raw", |b| b.iter_batched(|| (), |()| fill_raw(), BatchSize::PerIteration));
-    group.bench_function("cymem", |b| b.iter_batched(|| (), |()| fill_cymem(), BatchSize::PerIteration));
-    group.bench_function("slotmap", |b| b.iter_batched(|| (), |()| fill_slotmap(), BatchSize::PerIteration));
+    group.bench_function("raw", |b| {
+        b.iter_batched(|| (), |()| fill_raw(), BatchSize::PerIteration)
+    });
+    group.bench_function("cymem", |b| {
+        b.iter_batched(|| (), |()| fill_cymem(), BatchSize::PerIteration)
+    });
+    group.bench_function("slotmap", |b| {
+        b.iter_batched(|| (), |()| fill_slotmap(), BatchSize::PerIteration)
+    });
     group.bench_function("thunderdome", |b| {
         b.iter_batched(|| (), |()| fill_thunderdome(), BatchSize::PerIteration)
     });
-    group.bench_function("bumpalo", |b| b.iter_batched(|| (), |()| fill_bumpalo(), BatchSize::PerIteration));
+    group.bench_function("bumpalo", |b| {
+        b.iter_batched(|| (), |()| fill_bumpalo(), BatchSize::PerIteration)
+    });
     group.finish();
 }
 
@@ -177,18 +191,36 @@ fn teardown(c: &mut Criterion) {
     let mut group = c.benchmark_group("teardown");
     group.throughput(Throughput::Elements(BLOCKS as u64));
     // The key vectors are the caller's, not the container's: kept out of the timing.
-    group.bench_function("raw", |b| b.iter_batched(fill_raw, drop, BatchSize::PerIteration));
+    group.bench_function("raw", |b| {
+        b.iter_batched(fill_raw, drop, BatchSize::PerIteration)
+    });
     group.bench_function("cymem", |b| {
-        b.iter_batched(fill_cymem, |(pool, handles)| (drop(pool), handles).1, BatchSize::PerIteration)
+        b.iter_batched(
+            fill_cymem,
+            |(pool, handles)| (drop(pool), handles).1,
+            BatchSize::PerIteration,
+        )
     });
     group.bench_function("slotmap", |b| {
-        b.iter_batched(fill_slotmap, |(map, keys)| (drop(map), keys).1, BatchSize::PerIteration)
+        b.iter_batched(
+            fill_slotmap,
+            |(map, keys)| (drop(map), keys).1,
+            BatchSize::PerIteration,
+        )
     });
     group.bench_function("thunderdome", |b| {
-        b.iter_batched(fill_thunderdome, |(arena, keys)| (drop(arena), keys).1, BatchSize::PerIteration)
+        b.iter_batched(
+            fill_thunderdome,
+            |(arena, keys)| (drop(arena), keys).1,
+            BatchSize::PerIteration,
+        )
     });
     group.bench_function("bumpalo", |b| {
-        b.iter_batched(fill_bumpalo, |(bump, blocks)| (drop(bump), blocks).1, BatchSize::PerIteration)
+        b.iter_batched(
+            fill_bumpalo,
+            |(bump, blocks)| (drop(bump), blocks).1,
+            BatchSize::PerIteration,
+        )
     });
     group.finish();
 }
@@ -199,12 +231,14 @@ fn get(c: &mut Criterion) {
     let order = permutation(BLOCKS);
     const WORDS: usize = BLOCK_BYTES / 8;
 
-    let raw: Vec<*mut u64> = (0..BLOCKS).map(|i| {
-        let ptr = raw_calloc(BLOCK_BYTES).cast::<u64>();
-        // SAFETY: a fresh 32-byte block.
-        unsafe { ptr.write(i as u64) };
-        ptr
-    }).collect();
+    let raw: Vec<*mut u64> = (0..BLOCKS)
+        .map(|i| {
+            let ptr = raw_calloc(BLOCK_BYTES).cast::<u64>();
+            // SAFETY: a fresh 32-byte block.
+            unsafe { ptr.write(i as u64) };
+            ptr
+        })
+        .collect();
     group.bench_function("raw", |b| {
         b.iter(|| {
             let mut sum = 0u64;
@@ -220,7 +254,9 @@ fn get(c: &mut Criterion) {
     raw.into_iter().for_each(|ptr| raw_free(ptr.cast()));
 
     let mut pool = Pool::new();
-    let handles: Vec<Handle<u64>> = (0..BLOCKS).map(|i| pool.alloc_slice(&[i as u64, 0, 0, 0]).unwrap()).collect();
+    let handles: Vec<Handle<u64>> = (0..BLOCKS)
+        .map(|i| pool.alloc_slice(&[i as u64, 0, 0, 0]).unwrap())
+        .collect();
     group.bench_function("cymem", |b| {
         b.iter(|| {
             let mut sum = 0u64;
@@ -235,7 +271,9 @@ fn get(c: &mut Criterion) {
     drop(pool);
 
     let mut map = slotmap::SlotMap::new();
-    let keys: Vec<_> = (0..BLOCKS).map(|i| map.insert(vec![i as u64, 0, 0, 0].into_boxed_slice())).collect();
+    let keys: Vec<_> = (0..BLOCKS)
+        .map(|i| map.insert(vec![i as u64, 0, 0, 0].into_boxed_slice()))
+        .collect();
     group.bench_function("slotmap", |b| {
         b.iter(|| {
             let mut sum = 0u64;
@@ -250,7 +288,9 @@ fn get(c: &mut Criterion) {
     drop(map);
 
     let mut arena = thunderdome::Arena::new();
-    let keys: Vec<_> = (0..BLOCKS).map(|i| arena.insert(vec![i as u64, 0, 0, 0].into_boxed_slice())).collect();
+    let keys: Vec<_> = (0..BLOCKS)
+        .map(|i| arena.insert(vec![i as u64, 0, 0, 0].into_boxed_slice()))
+        .collect();
     group.bench_function("thunderdome", |b| {
         b.iter(|| {
             let mut sum = 0u64;
@@ -278,9 +318,15 @@ fn mixed_ops() -> Vec<MixedOp> {
     let mut rng = Lcg(42);
     (0..MIXED_OPS)
         .map(|_| match rng.below(10) {
-            0..=4 => MixedOp::Alloc { bytes: 8 + rng.below(249) },
-            5..=7 => MixedOp::Free { pick: rng.next() as usize },
-            _ => MixedOp::Update { pick: rng.next() as usize },
+            0..=4 => MixedOp::Alloc {
+                bytes: 8 + rng.below(249),
+            },
+            5..=7 => MixedOp::Free {
+                pick: rng.next() as usize,
+            },
+            _ => MixedOp::Update {
+                pick: rng.next() as usize,
+            },
         })
         .collect()
 }
