@@ -465,14 +465,19 @@ impl<A: BlockAllocator> Pool<A> {
     /// # Ok::<(), cymem::PoolError>(())
     /// ```
     pub fn as_ptr<T: 'static>(&self, handle: Handle<T>) -> Option<*const T> {
-        self.get(handle).map(<[T]>::as_ptr)
+        // The slot's own pointer, not one derived from a `&[T]`: a reference
+        // made later (`pool[h][0] = 1`) must not invalidate this pointer.
+        let index = self.table.resolve(handle)?;
+        Some(self.table.block(index).0.cast::<T>().as_ptr().cast_const())
     }
 
     /// The address of the block `handle` names, for FFI writes.
     ///
     /// Valid for reads and writes of the block's elements for as long as
-    /// [`as_ptr`](Pool::as_ptr)'s pointer, provided no reference to the
-    /// block obtained later from the pool is used meanwhile.
+    /// [`as_ptr`](Pool::as_ptr)'s pointer. Accesses through the pool
+    /// (`pool[h]`, `get_mut`) may interleave with accesses through the
+    /// pointer, as long as no reference from the pool is alive while the
+    /// pointer is used (the usual rule for raw pointers and references).
     ///
     /// # Examples
     ///
@@ -486,7 +491,9 @@ impl<A: BlockAllocator> Pool<A> {
     /// # Ok::<(), cymem::PoolError>(())
     /// ```
     pub fn as_mut_ptr<T: 'static>(&mut self, handle: Handle<T>) -> Option<*mut T> {
-        self.get_mut(handle).map(<[T]>::as_mut_ptr)
+        // As in `as_ptr`: the slot's pointer, valid across later accesses.
+        let index = self.table.resolve(handle)?;
+        Some(self.table.block(index).0.cast::<T>().as_ptr())
     }
 
     /// Whether teardown must visit a block: to drop its elements, or to give
