@@ -31,7 +31,7 @@
 use core::alloc::Layout;
 use core::ptr::{self, NonNull};
 
-use crate::BlockAllocator;
+use crate::{BlockAllocator, PoolError};
 
 /// The largest block carved from a chunk.
 pub(crate) const MAX_CARVED: usize = 256;
@@ -139,9 +139,9 @@ impl<A: BlockAllocator> Memory<A> {
     }
 
     /// Resizes a block in place or through the allocator, keeping its first
-    /// `min(old, new)` bytes and zeroing the rest; `None` (the block
-    /// untouched) where the caller must allocate, copy and free instead, or
-    /// if the allocator fails.
+    /// `min(old, new)` bytes and zeroing the rest. `None` where the caller
+    /// must allocate, copy and free instead (carved to or from another class);
+    /// `Some(Err(OutOfMemory))` if the allocator failed (the block untouched).
     ///
     /// # Safety
     ///
@@ -154,7 +154,7 @@ impl<A: BlockAllocator> Memory<A> {
         ptr: NonNull<u8>,
         old: Layout,
         new: Layout,
-    ) -> Option<NonNull<u8>> {
+    ) -> Option<Result<NonNull<u8>, PoolError>> {
         debug_assert_eq!(old.align(), new.align());
         match (Self::class(old), Self::class(new)) {
             (Some(old_class), Some(new_class)) if old_class == new_class => {
@@ -164,11 +164,12 @@ impl<A: BlockAllocator> Memory<A> {
                     // the block's contents and are zeroed here.
                     unsafe { ptr.add(old.size()).write_bytes(0, new.size() - old.size()) };
                 }
-                Some(ptr)
+                Some(Ok(ptr))
             }
             (None, None) if old.size() != 0 && new.size() != 0 => {
                 // SAFETY: neither is carved, so `ptr` is the allocator's, with `old`.
-                unsafe { self.allocator.reallocate_zeroed(ptr, old, new.size()) }
+                let resized = unsafe { self.allocator.reallocate_zeroed(ptr, old, new.size()) };
+                Some(resized.ok_or(PoolError::OutOfMemory))
             }
             _ => None,
         }

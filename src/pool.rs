@@ -327,7 +327,8 @@ impl<A: BlockAllocator> Pool<A> {
         if new_len > old_len || !needs_drop {
             // SAFETY: the block is this slot's, with `old_layout` (I1); the
             // bytes past `new_layout.size()` hold no element that needs drop.
-            if let Some(ptr) = unsafe { self.memory.resize(old_ptr, old_layout, new_layout) } {
+            if let Some(resized) = unsafe { self.memory.resize(old_ptr, old_layout, new_layout) } {
+                let ptr = resized?;
                 // SAFETY: `resize` kept the first `kept` elements and zeroed the
                 // rest (valid: `T: Zeroable`); the old block is gone (I1-I3).
                 unsafe { self.table.replace(index, ptr, new_len) };
