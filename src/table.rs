@@ -10,7 +10,7 @@
 //! | `ptr`        | 8     | start of the block (aligned dangling if zero bytes)  |
 //! | `len`        | 8     | elements while occupied; next free slot while vacant |
 //! | `generation` | 4     | odd while occupied, even while vacant                |
-//! | `type_index` | 4     | index into the pool's `types`: `TypeId`, size, drop  |
+//! | `type_index` | 4     | into the pool's `types` (`TypeId`, size, drop); `NONE` while vacant |
 //!
 //! 24 bytes, not 32 with a `&'static` type pointer, because the slot is the
 //! pool's whole per-block overhead: with 32-byte blocks and a user's `Vec`
@@ -26,8 +26,9 @@
 //!    64-bit counter and are never reused, so a handle of another pool (or of
 //!    this pool before a [`clear`](Table::clear)) is rejected
 //!    deterministically until 2^64 pools have been made,
-//! 3. the slot is occupied (odd generation) and its generation equals the
-//!    handle's, so a freed or reused slot rejects old handles,
+//! 3. the slot's generation equals the handle's, and the slot is occupied
+//!    (a vacant slot's `type_index` is `NONE`, which indexes no type), so a
+//!    freed or reused slot rejects old handles,
 //! 4. the `TypeId` of the slot's element type is `T`'s, so a handle retyped
 //!    by casting its bytes is rejected.
 //!
@@ -127,6 +128,14 @@ unsafe fn drop_elements<T>(ptr: NonNull<u8>, len: usize) {
     unsafe { core::ptr::drop_in_place(elements) }
 }
 
+/// A live block found by [`Table::resolve`].
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct Resolved {
+    pub(crate) index: usize,
+    pub(crate) ptr: NonNull<u8>,
+    pub(crate) len: usize,
+}
+
 /// A block as the table hands it back when a slot lets go of it.
 pub(crate) struct RawBlock {
     pub(crate) ptr: NonNull<u8>,
@@ -139,6 +148,7 @@ struct Slot {
     /// Elements while occupied; the next vacant slot (or `NONE`) while vacant.
     len: usize,
     generation: u32,
+    /// Index into `Table::types` while occupied; `NONE` while vacant.
     type_index: u32,
 }
 
@@ -197,35 +207,33 @@ impl Table {
         self.bytes
     }
 
-    /// The index of the live block `handle` names, if it names one (checks
-    /// 1-4 of the module docs). Every lookup goes through here.
+    /// The live block `handle` names, if it names one (checks 1-4 of the
+    /// module docs). Every lookup goes through here.
+    ///
+    /// The result satisfies I1-I2 for `T` until the table is next changed.
     #[inline]
-    pub(crate) fn resolve<T: 'static>(&self, handle: Handle<T>) -> Option<usize> {
+    pub(crate) fn resolve<T: 'static>(&self, handle: Handle<T>) -> Option<Resolved> {
         let index = handle.index as usize;
         let slot = self.slots.get(index)?;
-        if handle.pool != self.pool_id
-            || handle.generation != slot.generation
-            || slot.generation & 1 == 0
-        {
+        if handle.pool != self.pool_id || handle.generation != slot.generation {
             return None;
         }
+        // A vacant slot's `type_index` is `NONE`, out of bounds of `types`:
+        // this lookup is also the "occupied" half of check 3.
         let elem = *self.types.get(slot.type_index as usize)?;
         if !is_type::<T>(elem) {
             return None;
         }
+        debug_assert!(
+            slot.generation & 1 == 1,
+            "occupied slot with an even generation"
+        );
         debug_assert_eq!(slot.ptr.as_ptr().addr() % elem.align, 0);
-        Some(index)
-    }
-
-    /// Pointer and length of an occupied slot's block.
-    ///
-    /// `index` must come from [`resolve`](Self::resolve) with no table
-    /// change since; the result then satisfies I1-I2 for the `T` resolved.
-    #[inline]
-    pub(crate) fn block(&self, index: usize) -> (NonNull<u8>, usize) {
-        let slot = &self.slots[index];
-        debug_assert!(slot.generation & 1 == 1, "block() on a vacant slot");
-        (slot.ptr, slot.len)
+        Some(Resolved {
+            index,
+            ptr: slot.ptr,
+            len: slot.len,
+        })
     }
 
     /// Makes sure [`insert`](Self::insert) of a `T` will not need to
@@ -310,6 +318,7 @@ impl Table {
             elem: self.types[slot.type_index as usize],
         };
         slot.ptr = NonNull::dangling();
+        slot.type_index = NONE;
         if slot.generation == u32::MAX {
             // Retired: even (vacant), never on the free list, never reused.
             slot.generation = 0;
@@ -416,23 +425,23 @@ mod tests {
     fn freed_slot_is_reused_with_the_next_odd_generation() {
         let mut table = Table::new();
         let first = insert_bytes(&mut table);
-        table.remove(table.resolve(first).unwrap());
+        table.remove(table.resolve(first).unwrap().index);
         let second = insert_bytes(&mut table);
         assert_eq!((second.index, second.generation), (first.index, 3));
         assert_eq!(table.resolve(first), None);
-        assert_eq!(table.resolve(second), Some(0));
+        assert_eq!(table.resolve(second).map(|found| found.index), Some(0));
     }
 
     #[test]
     fn exhausted_generation_retires_the_slot() {
         let mut table = Table::new();
         let first = insert_bytes(&mut table);
-        table.remove(table.resolve(first).unwrap());
+        table.remove(table.resolve(first).unwrap().index);
         // As if the slot had been reused 2^31 - 1 times: the next life is its last.
         table.set_generation(0, u32::MAX - 1);
         let last = insert_bytes(&mut table);
         assert_eq!((last.index, last.generation), (0, u32::MAX));
-        table.remove(table.resolve(last).unwrap());
+        table.remove(table.resolve(last).unwrap().index);
         assert_eq!(table.resolve(last), None);
         // The retired slot is not reused: a new slot is pushed instead, and
         // no generation ever wraps back to 1 on slot 0.
@@ -449,7 +458,7 @@ mod tests {
     fn even_generation_matching_a_vacant_slot_is_rejected() {
         let mut table = Table::new();
         let h = insert_bytes(&mut table);
-        table.remove(table.resolve(h).unwrap());
+        table.remove(table.resolve(h).unwrap().index);
         let forged = Handle::<u8>::from_parts(0, 2, table.pool_id);
         assert_eq!(table.resolve(forged), None);
     }
