@@ -13,9 +13,9 @@
 //! | `type_index` | 4     | into the pool's `types` (`TypeId`, size, drop); `NONE` while vacant |
 //!
 //! 24 bytes, not 32 with a `&'static` type pointer, because the slot is the
-//! pool's whole per-block overhead: with 32-byte blocks and a user's `Vec`
-//! of handles, slot size decides whether the pool uses less memory than
-//! `calloc` with its 16-byte chunk headers (see `benches/memory.rs`). The
+//! pool's whole per-block overhead: with 32-byte blocks a pool then takes
+//! 56 bytes per block, as much as `calloc`'s 48-byte chunk plus a pointer to
+//! it (measured by `benches/memory.rs`); 32-byte slots would take 64. The
 //! type list is scanned on `alloc` (a pool sees few types; the scan is a
 //! pointer compare per entry) and indexed on lookups.
 //!
@@ -41,7 +41,7 @@
 //! - **I1** `ptr` is aligned to `elem.align` and valid for reads and writes
 //!   of `elem.size * len` bytes that no one else references; if that size is
 //!   non-zero, the block came from the pool's allocator, or from one of the
-//!   pool's chunks (`src/chunks.rs`), for [`ElemType::layout`]`(len)`;
+//!   pool's chunks (`src/memory.rs`, C1), for [`ElemType::layout`]`(len)`;
 //!   otherwise it is dangling and owns nothing.
 //! - **I2** The block holds `len` initialised values of the type `elem`
 //!   describes, and `elem.size * len` fits `Layout` (checked by
@@ -58,7 +58,7 @@
 //! freed at generation `u32::MAX` would wrap to 0 and could, after 2^31
 //! reuses, accept a handle from its first life (ABA); instead it is retired:
 //! it stays vacant and off the free list for the rest of the pool's life
-//! (until [`clear`](Table::clear)), costing 32 bytes.
+//! (until [`clear`](Table::clear)), costing 24 bytes.
 //!
 //! # Why not `slotmap`
 //!
