@@ -377,8 +377,9 @@ impl<A: BlockAllocator> Pool<A> {
         self.zones.depth()
     }
 
-    /// The number of allocations made since `mark`, or `None` if `mark` is
-    /// not outstanding in this pool.
+    /// The number of allocations made since `mark`, not counting those an
+    /// inner zone has rolled back already; `None` if `mark` is not
+    /// outstanding in this pool.
     ///
     /// This is the work a [`rollback`](Pool::rollback) of `mark` would do,
     /// and an upper bound on the blocks it would free (some may have been
@@ -392,6 +393,8 @@ impl<A: BlockAllocator> Pool<A> {
     /// let a = pool.alloc::<u8>(1)?;
     /// pool.alloc::<u8>(1)?;
     /// pool.free(a)?;
+    /// assert_eq!(pool.allocations_since(mark), Some(2));
+    /// pool.zone(|pool| pool.alloc::<u8>(1))??;
     /// assert_eq!(pool.allocations_since(mark), Some(2));
     /// pool.rollback(mark)?;
     /// assert_eq!(pool.allocations_since(mark), None);
