@@ -19,6 +19,11 @@ use crate::{BlockAllocator, DefaultAllocator, Handle, PoolError};
 /// value stored with [`insert`](Pool::insert)) run exactly once, when their
 /// block is freed, shrunk, rolled back, cleared or dropped, as in a `Vec`.
 ///
+/// Zones free everything allocated since a [`Mark`](crate::Mark) at once:
+/// see [`mark`](Pool::mark), [`rollback`](Pool::rollback) and
+/// [`zone`](Pool::zone). [`insert`](Pool::insert) stores any
+/// `Send + Sync` value, not only zeroable ones.
+///
 /// # Examples
 ///
 /// ```
