@@ -620,11 +620,21 @@ impl<A: BlockAllocator> Pool<A> {
     }
 
     /// Frees the block of an occupied slot, dropping its elements.
+    #[inline]
     pub(crate) fn free_slot(&mut self, index: usize) {
         let block = self.table.remove(index);
-        self.to_visit -= usize::from(Self::block_must_visit(&block));
-        // SAFETY: `remove` handed the block over (I3); it satisfies I1-I2.
-        unsafe { destroy(&mut self.memory, block, 0) };
+        // SAFETY: `block.len` passed `Layout::array` when the block was made (I2).
+        let layout = unsafe { block.elem.layout(block.len) };
+        let needs_drop = block.elem.drop_elements.is_some();
+        self.to_visit -= usize::from(Self::must_visit(needs_drop, layout));
+        if needs_drop {
+            // SAFETY: `remove` handed the block over (I3); it satisfies I1-I2.
+            unsafe { destroy(&mut self.memory, block, 0) };
+        } else {
+            // SAFETY: as above; no element needs dropping, so only the memory
+            // goes back, with the layout it came with (I1).
+            unsafe { self.memory.deallocate(block.ptr, layout) };
+        }
     }
 
     /// Whether teardown must visit a block: to drop its elements, or to give
