@@ -6,12 +6,16 @@
 //! for: raw `libc::calloc`/`libc::free` (the baseline), `cymem::Pool`,
 //! `slotmap::SlotMap<Box<[u8]>>`, `thunderdome::Arena<Box<[u8]>>`, and
 //! `bumpalo::Bump` where it applies (it cannot free one block).
+//!
+//! The `rollback` group measures cymem alone: ending a zone of 10^5 blocks
+//! by `rollback`, `clear` or one `free` per block, same-run
+//! (`cargo bench --bench pool -- rollback`).
 
 // criterion_group! generates an undocumented pub fn.
 #![allow(missing_docs)]
 
 use std::hint::black_box;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use cymem::{Handle, Pool};
@@ -24,6 +28,7 @@ const GET_PASSES: usize = 10;
 const GROW_BLOCKS: usize = 10_000;
 const GROW_FROM: usize = 8;
 const GROW_TO: usize = 64 * 1024;
+const ZONE_BLOCKS: usize = 100_000;
 
 /// A small deterministic generator, so every variant sees the same sequence.
 struct Lcg(u64);
@@ -472,6 +477,109 @@ fn realloc_grow(c: &mut Criterion) {
     group.finish();
 }
 
+/// Runs `iters` times: `fill` (untimed) makes a zone's worth of blocks in
+/// `pool`, which is reused across iterations, then `end` (timed) ends it.
+fn time_end<S>(
+    pool: &mut Pool,
+    iters: u64,
+    mut fill: impl FnMut(&mut Pool) -> S,
+    mut end: impl FnMut(&mut Pool, S),
+) -> Duration {
+    let mut total = Duration::ZERO;
+    for _ in 0..iters {
+        let state = fill(pool);
+        let start = Instant::now();
+        end(pool, black_box(state));
+        total += start.elapsed();
+    }
+    total
+}
+
+fn alloc_zone(pool: &mut Pool) -> Vec<Handle<u8>> {
+    (0..ZONE_BLOCKS)
+        .map(|_| pool.alloc::<u8>(BLOCK_BYTES).unwrap())
+        .collect()
+}
+
+fn insert_zone(pool: &mut Pool) {
+    for i in 0..ZONE_BLOCKS {
+        pool.insert(format!("token {i}")).unwrap();
+    }
+}
+
+/// Ending a zone of 10^5 blocks of 32 bytes: `rollback` to a mark (in an
+/// otherwise empty pool, and in a pool whose 10^6 older blocks stay),
+/// `clear`, and `free` of each block; then the same for 10^5 owned
+/// `String`s, whose destructors run.
+fn rollback(c: &mut Criterion) {
+    let mut group = c.benchmark_group("rollback");
+    group.throughput(Throughput::Elements(ZONE_BLOCKS as u64));
+    group.bench_function("rollback", |b| {
+        let mut pool = Pool::new();
+        b.iter_custom(|iters| {
+            time_end(
+                &mut pool,
+                iters,
+                |pool| {
+                    let mark = pool.mark().unwrap();
+                    alloc_zone(pool);
+                    mark
+                },
+                |pool, mark| pool.rollback(mark).unwrap(),
+            )
+        })
+    });
+    group.bench_function("rollback_in_1m_pool", |b| {
+        let (mut pool, _older) = fill_cymem();
+        b.iter_custom(|iters| {
+            time_end(
+                &mut pool,
+                iters,
+                |pool| {
+                    let mark = pool.mark().unwrap();
+                    alloc_zone(pool);
+                    mark
+                },
+                |pool, mark| pool.rollback(mark).unwrap(),
+            )
+        })
+    });
+    group.bench_function("clear", |b| {
+        let mut pool = Pool::new();
+        b.iter_custom(|iters| time_end(&mut pool, iters, alloc_zone, |pool, _| pool.clear()))
+    });
+    group.bench_function("free", |b| {
+        let mut pool = Pool::new();
+        b.iter_custom(|iters| {
+            time_end(&mut pool, iters, alloc_zone, |pool, handles| {
+                for h in handles {
+                    pool.free(h).unwrap();
+                }
+            })
+        })
+    });
+    group.bench_function("rollback_strings", |b| {
+        let mut pool = Pool::new();
+        b.iter_custom(|iters| {
+            time_end(
+                &mut pool,
+                iters,
+                |pool| {
+                    let mark = pool.mark().unwrap();
+                    insert_zone(pool);
+                    mark
+                },
+                |pool, mark| pool.rollback(mark).unwrap(),
+            )
+        })
+    });
+    group.bench_function("clear_strings", |b| {
+        let mut pool = Pool::new();
+        b.iter_custom(|iters| time_end(&mut pool, iters, insert_zone, |pool, ()| pool.clear()))
+    });
+    group.finish();
+}
+
 fn config() -> Criterion {
     Criterion::default()
         .sample_size(10)
@@ -483,6 +591,6 @@ criterion_group! {
     name = benches;
     // Each workload is tens of ms; few samples keep `cargo bench` near 3 minutes.
     config = config();
-    targets = pair, fill, teardown, get, mixed, realloc_grow
+    targets = pair, fill, teardown, get, mixed, realloc_grow, rollback
 }
 criterion_main!(benches);

@@ -16,6 +16,10 @@ use core::fmt;
 /// assert_eq!(pool.free(Handle::<u8>::NULL), Err(PoolError::InvalidHandle));
 /// assert_eq!(pool.alloc::<u64>(usize::MAX), Err(PoolError::SizeOverflow));
 /// assert_eq!(PoolError::OutOfMemory.to_string(), "the allocator could not provide the block");
+///
+/// let mark = Pool::new().mark()?; // a mark of another pool
+/// assert_eq!(pool.rollback(mark), Err(PoolError::InvalidMark));
+/// # Ok::<(), PoolError>(())
 /// ```
 #[non_exhaustive]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -26,8 +30,13 @@ pub enum PoolError {
     /// `len * size_of::<T>()` overflows `usize` or exceeds `isize::MAX`
     /// (rounded up to the alignment of `T`).
     SizeOverflow,
-    /// The allocator returned null, or the slot table cannot grow.
+    /// The allocator returned null, or the slot table (or the zone log)
+    /// cannot grow.
     OutOfMemory,
+    /// The [`Mark`](crate::Mark) is not outstanding in this pool: it was
+    /// rolled back or committed already, an outer mark was, the pool was
+    /// cleared since, or it belongs to another pool.
+    InvalidMark,
 }
 
 impl fmt::Display for PoolError {
@@ -36,6 +45,7 @@ impl fmt::Display for PoolError {
             PoolError::InvalidHandle => "handle does not name a live block of this pool",
             PoolError::SizeOverflow => "block size in bytes overflows isize::MAX",
             PoolError::OutOfMemory => "the allocator could not provide the block",
+            PoolError::InvalidMark => "mark is not an outstanding mark of this pool",
         })
     }
 }

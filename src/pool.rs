@@ -7,15 +7,22 @@ use core::ptr::NonNull;
 
 use crate::memory::Memory;
 use crate::table::{Element, RawBlock, Table};
+use crate::zone::Zones;
 use crate::{BlockAllocator, DefaultAllocator, Handle, PoolError};
 
 /// An owner of zeroed, typed blocks, addressed by [`Handle`]s.
 ///
 /// Every block is freed exactly once: by [`free`](Pool::free), when
-/// [`realloc`](Pool::realloc) moves it, by [`clear`](Pool::clear), or when the
-/// pool is dropped. Element destructors (for types such as
-/// `Option<Box<X>>`) run exactly once, when their block is freed, shrunk,
-/// cleared or dropped, as in a `Vec`.
+/// [`realloc`](Pool::realloc) moves it, by [`rollback`](Pool::rollback) of a
+/// zone it was allocated in, by [`clear`](Pool::clear), or when the pool is
+/// dropped. Element destructors (for types such as `Option<Box<X>>`, or any
+/// value stored with [`insert`](Pool::insert)) run exactly once, when their
+/// block is freed, shrunk, rolled back, cleared or dropped, as in a `Vec`.
+///
+/// Zones free everything allocated since a [`Mark`](crate::Mark) at once:
+/// see [`mark`](Pool::mark), [`rollback`](Pool::rollback) and
+/// [`zone`](Pool::zone). [`insert`](Pool::insert) stores any
+/// `Send + Sync` value, not only zeroable ones.
 ///
 /// # Examples
 ///
@@ -34,11 +41,13 @@ use crate::{BlockAllocator, DefaultAllocator, Handle, PoolError};
 /// # Ok::<(), cymem::PoolError>(())
 /// ```
 pub struct Pool<A: BlockAllocator = DefaultAllocator> {
-    table: Table,
+    pub(crate) table: Table,
     memory: Memory<A>,
     /// Live blocks that teardown must visit: elements to drop, or memory of
     /// the allocator's own. While 0, `clear` and drop free only the chunks.
     to_visit: usize,
+    /// Outstanding marks and the allocation log (`src/zone.rs`).
+    pub(crate) zones: Zones,
 }
 
 impl Pool {
@@ -79,6 +88,7 @@ impl<A: BlockAllocator> Pool<A> {
             table: Table::new(),
             memory: Memory::new(allocator),
             to_visit: 0,
+            zones: Zones::default(),
         }
     }
 
@@ -106,7 +116,7 @@ impl<A: BlockAllocator> Pool<A> {
     /// - [`PoolError::SizeOverflow`] if `len * size_of::<T>()` overflows or
     ///   exceeds `isize::MAX`;
     /// - [`PoolError::OutOfMemory`] if the allocator returns null or the slot
-    ///   table cannot grow.
+    ///   table (or, inside a zone, the zone log) cannot grow.
     ///
     /// The pool is unchanged after an error.
     ///
@@ -132,12 +142,110 @@ impl<A: BlockAllocator> Pool<A> {
     ) -> Result<Handle<T>, PoolError> {
         let layout = Layout::array::<T>(len).map_err(|_| PoolError::SizeOverflow)?;
         let type_index = self.table.reserve_one::<T>()?;
+        self.zones.reserve_entry()?;
         let ptr = self.memory.allocate(layout).ok_or(PoolError::OutOfMemory)?;
         self.to_visit += usize::from(Self::must_visit(core::mem::needs_drop::<T>(), layout));
         // SAFETY: `allocate` returned a fresh block of `len` zeroed `T`s
         // (I1-I3; all-zero is a valid `T` as `T: Zeroable`), and the slot
         // was reserved for `T` just before.
-        Ok(unsafe { self.table.insert::<T>(ptr, len, type_index) })
+        let handle = unsafe { self.table.insert::<T>(ptr, len, type_index) };
+        self.zones.record(handle.index, handle.generation);
+        Ok(handle)
+    }
+
+    /// Moves `value` into a new block of one element and returns its handle.
+    ///
+    /// Any `T: Send + Sync + 'static` can be stored, not only
+    /// [`Zeroable`](bytemuck::Zeroable) ones: strings, boxes, vectors, your
+    /// own types with destructors. The block is an ordinary one: `pool[h][0]`,
+    /// [`get`](Pool::get), [`get_mut`](Pool::get_mut) and
+    /// [`free`](Pool::free) work on it, and `value` is dropped exactly once,
+    /// when the block is freed, rolled back, cleared or dropped with the pool
+    /// (cymem's `own_pyref`, for any Rust value). [`realloc`](Pool::realloc)
+    /// needs `T: Zeroable`, as it must make new elements out of zeroes.
+    ///
+    /// # Errors
+    ///
+    /// [`PoolError::OutOfMemory`] as for [`alloc`](Pool::alloc). `value` is
+    /// then dropped (once) before this returns, and the pool is unchanged.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let mut pool = cymem::Pool::new();
+    /// let name = pool.insert(String::from("Vocab"))?;
+    /// let ids = pool.insert(vec![3u32, 1, 4])?;
+    /// pool[name][0].push_str("ulary");
+    /// assert_eq!(pool[name][0], "Vocabulary");
+    /// assert_eq!(pool.get(ids).map(|block| block[0].len()), Some(3));
+    /// pool.free(ids)?; // drops the Vec
+    /// # Ok::<(), cymem::PoolError>(())
+    /// ```
+    pub fn insert<T: Send + Sync + 'static>(&mut self, value: T) -> Result<Handle<T>, PoolError> {
+        let layout = Layout::new::<T>();
+        let type_index = self.table.reserve_one::<T>()?;
+        self.zones.reserve_entry()?;
+        let ptr = self.memory.allocate(layout).ok_or(PoolError::OutOfMemory)?;
+        // SAFETY: `allocate` returned a fresh block of `layout`, aligned for
+        // one `T` and owned by no one (or dangling and aligned if `T` is
+        // zero-sized, where a write touches no memory).
+        unsafe { ptr.cast::<T>().write(value) };
+        self.to_visit += usize::from(Self::must_visit(core::mem::needs_drop::<T>(), layout));
+        // SAFETY: the block holds one initialised `T`, came from the pool's
+        // memory for `Layout::array::<T>(1)` (equal to `layout`) and is owned
+        // by no one else (I1-I3); the slot was reserved for `T` just before.
+        let handle = unsafe { self.table.insert::<T>(ptr, 1, type_index) };
+        self.zones.record(handle.index, handle.generation);
+        Ok(handle)
+    }
+
+    /// Makes room for at least `additional` more live blocks than the pool
+    /// holds now, so that as many allocations do not grow the slot table
+    /// (nor, while a mark is outstanding, the zone log).
+    ///
+    /// Only the pool's bookkeeping is reserved; the blocks themselves are
+    /// still allocated one by one.
+    ///
+    /// # Errors
+    ///
+    /// [`PoolError::OutOfMemory`] if the table cannot grow that much (more
+    /// than `u32::MAX - 1` slots, or the global allocator fails); the pool
+    /// is then unchanged, though capacity may have grown.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use cymem::{Pool, PoolError};
+    ///
+    /// let mut pool = Pool::new();
+    /// pool.reserve(1000)?;
+    /// assert!(pool.capacity() >= 1000);
+    /// assert_eq!(pool.reserve(usize::MAX), Err(PoolError::OutOfMemory));
+    /// # Ok::<(), PoolError>(())
+    /// ```
+    pub fn reserve(&mut self, additional_blocks: usize) -> Result<(), PoolError> {
+        self.table.reserve(additional_blocks)?;
+        self.zones.reserve(additional_blocks)
+    }
+
+    /// The number of blocks the pool can hold without growing its slot
+    /// table: live blocks plus room for new ones.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let mut pool = cymem::Pool::new();
+    /// assert_eq!(pool.capacity(), 0);
+    /// pool.reserve(10)?;
+    /// let capacity = pool.capacity();
+    /// for _ in 0..10 {
+    ///     pool.alloc::<u8>(1)?;
+    /// }
+    /// assert_eq!(pool.capacity(), capacity);
+    /// # Ok::<(), cymem::PoolError>(())
+    /// ```
+    pub fn capacity(&self) -> usize {
+        self.table.capacity()
     }
 
     /// Allocates a block holding a copy of `values`.
@@ -435,7 +543,8 @@ impl<A: BlockAllocator> Pool<A> {
     }
 
     /// Frees every block; every handle made before becomes invalid, also
-    /// after new blocks are allocated.
+    /// after new blocks are allocated. Every outstanding [`Mark`](crate::Mark)
+    /// ends too.
     ///
     /// # Examples
     ///
@@ -449,6 +558,7 @@ impl<A: BlockAllocator> Pool<A> {
     /// # Ok::<(), cymem::PoolError>(())
     /// ```
     pub fn clear(&mut self) {
+        self.zones.clear();
         let visit = core::mem::take(&mut self.to_visit) > 0;
         let blocks = self.table.clear();
         // SAFETY: `clear` handed over every block (I3); each satisfies I1-I2.
@@ -507,6 +617,24 @@ impl<A: BlockAllocator> Pool<A> {
     pub fn as_mut_ptr<T: 'static>(&mut self, handle: Handle<T>) -> Option<*mut T> {
         // As in `as_ptr`: the slot's pointer, valid across later accesses.
         Some(self.table.resolve(handle)?.ptr.cast::<T>().as_ptr())
+    }
+
+    /// Frees the block of an occupied slot, dropping its elements.
+    #[inline]
+    pub(crate) fn free_slot(&mut self, index: usize) {
+        let block = self.table.remove(index);
+        // SAFETY: `block.len` passed `Layout::array` when the block was made (I2).
+        let layout = unsafe { block.elem.layout(block.len) };
+        let needs_drop = block.elem.drop_elements.is_some();
+        self.to_visit -= usize::from(Self::must_visit(needs_drop, layout));
+        if needs_drop {
+            // SAFETY: `remove` handed the block over (I3); it satisfies I1-I2.
+            unsafe { destroy(&mut self.memory, block, 0) };
+        } else {
+            // SAFETY: as above; no element needs dropping, so only the memory
+            // goes back, with the layout it came with (I1).
+            unsafe { self.memory.deallocate(block.ptr, layout) };
+        }
     }
 
     /// Whether teardown must visit a block: to drop its elements, or to give
@@ -652,13 +780,14 @@ impl<A: BlockAllocator + fmt::Debug> fmt::Debug for Pool<A> {
         f.debug_struct("Pool")
             .field("len", &self.len())
             .field("size", &self.size())
+            .field("zone_depth", &self.zone_depth())
             .field("allocator", self.allocator())
             .finish_non_exhaustive()
     }
 }
 
 // SAFETY: every element type stored is `Send + Sync` (bounds of `alloc`,
-// `alloc_slice`, `realloc`), so moving the pool moves only sendable values,
+// `alloc_slice`, `insert`, `realloc`), so moving the pool moves only sendable values,
 // dropped on the new thread; blocks go back to an `A: Send` allocator.
 unsafe impl<A: BlockAllocator + Send> Send for Pool<A> {}
 // SAFETY: `&Pool` gives only `&[T]` with `T: Sync`, and calls no allocator

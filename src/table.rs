@@ -181,6 +181,8 @@ pub(crate) struct Table {
     pool_id: u64,
     live: usize,
     bytes: usize,
+    /// Vacant slots off the free list for good (generation exhausted).
+    retired: usize,
 }
 
 impl Table {
@@ -192,7 +194,34 @@ impl Table {
             pool_id: new_pool_id(),
             live: 0,
             bytes: 0,
+            retired: 0,
         }
+    }
+
+    /// The id handles of this table carry; it changes on [`clear`](Self::clear).
+    #[inline]
+    pub(crate) fn pool_id(&self) -> u64 {
+        self.pool_id
+    }
+
+    /// Blocks the table can hold without growing: every slot it has room
+    /// for, except retired ones.
+    pub(crate) fn capacity(&self) -> usize {
+        self.slots.capacity() - self.retired
+    }
+
+    /// Makes room for `additional` more live blocks than there are now, so
+    /// that that many [`reserve_one`](Self::reserve_one) calls of types the
+    /// table has seen do not allocate.
+    pub(crate) fn reserve(&mut self, additional: usize) -> Result<(), PoolError> {
+        let vacant = self.slots.len() - self.live - self.retired;
+        let new_slots = additional.saturating_sub(vacant);
+        if new_slots > MAX_SLOTS - self.slots.len() {
+            return Err(PoolError::OutOfMemory);
+        }
+        self.slots
+            .try_reserve(new_slots)
+            .map_err(|_| PoolError::OutOfMemory)
     }
 
     /// Live blocks.
@@ -234,6 +263,18 @@ impl Table {
             ptr: slot.ptr,
             len: slot.len,
         })
+    }
+
+    /// The index of slot `index` if it is occupied at `generation`: the block
+    /// an entry of the zone log (`src/zone.rs`) names, if it is still live.
+    ///
+    /// Checks 1 and 3 of the module docs; the pool id and type need no
+    /// check, as the log is the table's own record of what it handed out
+    /// (and is emptied with [`clear`](Self::clear)).
+    #[inline]
+    pub(crate) fn resolve_logged(&self, index: u32, generation: u32) -> Option<usize> {
+        let slot = self.slots.get(index as usize)?;
+        (slot.generation == generation && slot.type_index != NONE).then_some(index as usize)
     }
 
     /// Makes sure [`insert`](Self::insert) of a `T` will not need to
@@ -323,6 +364,7 @@ impl Table {
             // Retired: even (vacant), never on the free list, never reused.
             slot.generation = 0;
             slot.len = NONE as usize;
+            self.retired += 1;
         } else {
             slot.generation += 1;
             slot.len = self.free_head as usize;
@@ -368,6 +410,7 @@ impl Table {
         self.free_head = NONE;
         self.live = 0;
         self.bytes = 0;
+        self.retired = 0;
         let types = &self.types;
         self.slots
             .drain(..)
@@ -475,5 +518,40 @@ mod tests {
         );
         assert_ne!(after.pool, before.pool);
         assert_eq!(table.resolve(before), None);
+    }
+
+    #[test]
+    fn reserve_counts_vacant_slots_and_capacity_skips_retired_ones() {
+        let mut table = Table::new();
+        let handles: Vec<_> = (0..4).map(|_| insert_bytes(&mut table)).collect();
+        for h in &handles[..2] {
+            table.remove(table.resolve(*h).unwrap().index);
+        }
+        // Two vacant slots on the free list cover two of the three.
+        let before = table.slots.capacity();
+        table.reserve(2).unwrap();
+        assert_eq!(table.slots.capacity(), before);
+        table.reserve(before - 2 + 1).unwrap();
+        assert!(table.capacity() >= 2 + before - 1);
+        let capacity = table.capacity();
+        // Retiring a slot takes it out of the capacity.
+        let index = table.resolve(handles[2]).unwrap().index;
+        table.set_generation(index, u32::MAX);
+        let last = Handle::<u8>::from_parts(index as u32, u32::MAX, table.pool_id);
+        table.remove(table.resolve(last).unwrap().index);
+        assert_eq!(table.capacity(), capacity - 1);
+        assert_eq!(table.reserve(usize::MAX), Err(PoolError::OutOfMemory));
+    }
+
+    #[test]
+    fn resolve_logged_matches_only_the_occupied_generation() {
+        let mut table = Table::new();
+        let h = insert_bytes(&mut table);
+        assert_eq!(table.resolve_logged(h.index, h.generation), Some(0));
+        assert_eq!(table.resolve_logged(h.index, h.generation + 2), None);
+        assert_eq!(table.resolve_logged(7, 1), None);
+        table.remove(0);
+        assert_eq!(table.resolve_logged(h.index, h.generation), None);
+        assert_eq!(table.resolve_logged(h.index, h.generation + 1), None);
     }
 }

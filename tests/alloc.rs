@@ -494,6 +494,7 @@ fn error_messages_are_lowercase_without_a_trailing_period() {
         PoolError::InvalidHandle,
         PoolError::SizeOverflow,
         PoolError::OutOfMemory,
+        PoolError::InvalidMark,
     ];
     let messages: Vec<String> = errors.iter().map(ToString::to_string).collect();
     for message in &messages {
@@ -509,6 +510,7 @@ fn error_messages_are_lowercase_without_a_trailing_period() {
     );
     assert!(messages[1].contains("overflow"), "{}", messages[1]);
     assert!(messages[2].contains("allocator"), "{}", messages[2]);
+    assert!(messages[3].contains("mark"), "{}", messages[3]);
 }
 
 #[test]

@@ -1,6 +1,9 @@
 //! The plain model: every handle a pool gave out, and the bytes of its block
 //! while it is live.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
 use bytemuck::Zeroable;
 use cymem::{BlockAllocator, Handle, Pool, PoolError};
 
@@ -29,17 +32,64 @@ pub struct Record {
     pub block: Option<Block>,
 }
 
+/// A value stored with `Pool::insert` (not `Zeroable`, has a destructor):
+/// counts its live instances in its model's `owned_live`.
+#[derive(Debug)]
+pub struct Owned {
+    /// What the model expects to read back.
+    pub value: u64,
+    live: Arc<AtomicUsize>,
+}
+
+impl Owned {
+    /// A new value, counted live in `live`.
+    pub fn new(value: u64, live: &Arc<AtomicUsize>) -> Self {
+        live.fetch_add(1, Ordering::SeqCst);
+        Owned {
+            value,
+            live: Arc::clone(live),
+        }
+    }
+}
+
+impl Drop for Owned {
+    fn drop(&mut self) {
+        self.live.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// One handle to an [`Owned`] value the pool gave out.
+#[derive(Debug)]
+pub struct OwnedRecord {
+    /// The handle's bytes.
+    pub raw: [u8; 16],
+    /// The value while its block is live.
+    pub value: Option<u64>,
+}
+
 /// Every handle a pool (or its predecessors, for `Reset`) gave out.
 #[derive(Debug, Default)]
 pub struct Model {
     /// In the order given out.
     pub records: Vec<Record>,
+    /// Handles of `insert`ed [`Owned`] values, in the order given out.
+    pub owned: Vec<OwnedRecord>,
+    /// Live [`Owned`] instances: must equal the live `owned` records.
+    pub owned_live: Arc<AtomicUsize>,
 }
 
 impl Model {
     /// Live blocks.
     pub fn len(&self) -> usize {
-        self.live().count()
+        self.live().count() + self.owned_len()
+    }
+
+    /// Live [`Owned`] blocks.
+    pub fn owned_len(&self) -> usize {
+        self.owned
+            .iter()
+            .filter(|record| record.value.is_some())
+            .count()
     }
 
     /// Returns `true` if no block is live.
@@ -49,7 +99,10 @@ impl Model {
 
     /// Bytes in live blocks.
     pub fn size(&self) -> usize {
-        self.live().map(|(_, block)| block.bytes.len()).sum()
+        self.live()
+            .map(|(_, block)| block.bytes.len())
+            .sum::<usize>()
+            + self.owned_len() * core::mem::size_of::<Owned>()
     }
 
     /// Every live block with its element type.
@@ -95,8 +148,17 @@ impl Model {
 
     /// Marks every block dead (`clear` or drop of the pool).
     pub fn kill_all(&mut self) {
-        for record in &mut self.records {
+        self.kill_since(0, 0);
+    }
+
+    /// Marks every block dead that was given out after the first `records`
+    /// records and `owned` owned records (a rollback).
+    pub fn kill_since(&mut self, records: usize, owned: usize) {
+        for record in &mut self.records[records..] {
             record.block = None;
+        }
+        for record in &mut self.owned[owned..] {
+            record.value = None;
         }
     }
 
@@ -110,6 +172,26 @@ impl Model {
         for record in &self.records {
             with_elem!(record.ty, T => check_record::<T, A>(pool, record));
         }
+        for record in &self.owned {
+            let handle = forge::<Owned>(record.raw);
+            match record.value {
+                Some(value) => {
+                    let got = pool.get(handle).expect("get of a live owned value");
+                    assert_eq!((got.len(), got[0].value), (1, value), "{handle:?}");
+                    assert_eq!(pool[handle][0].value, value);
+                }
+                None => {
+                    assert!(!pool.contains(handle), "dead {handle:?} contained");
+                    assert!(pool.get_mut(handle).is_none(), "dead {handle:?}");
+                    assert_eq!(pool.free(handle), Err(PoolError::InvalidHandle));
+                }
+            }
+        }
+        assert_eq!(
+            self.owned_live.load(Ordering::SeqCst),
+            self.owned_len(),
+            "owned values alive (each must drop exactly once)"
+        );
     }
 }
 

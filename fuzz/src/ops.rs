@@ -1,17 +1,18 @@
-//! The `ops` target: alloc, alloc_slice, free, realloc, reads and writes,
-//! get_disjoint_mut, clear, on several element types, checked against the
-//! [`Model`] after every operation. The `allocator` target runs the same
+//! The `ops` target: alloc, alloc_slice, insert, free, realloc, reads and
+//! writes, get_disjoint_mut, clear, marks with rollback and commit, on
+//! several element types and an owned type with a destructor, checked
+//! against the [`Model`] after every operation. The `allocator` target runs the same
 //! interpreter on a failing allocator.
 
 use core::alloc::Layout;
 use std::rc::Rc;
 
 use arbitrary::Arbitrary;
-use cymem::{BlockAllocator, DefaultAllocator, Handle, Pool, PoolError};
+use cymem::{BlockAllocator, DefaultAllocator, Handle, Mark, Pool, PoolError};
 
 use crate::allocator::Tracker;
 use crate::elem::{bytes_of, bytes_of_mut, fill_pattern, forge, Elem, Len, Ty};
-use crate::model::{address, Model};
+use crate::model::{address, Model, Owned, OwnedRecord};
 use crate::{MAX_LEN, MAX_LIVE_BYTES, MAX_OPS};
 
 /// One operation. `target`s pick a handle ever given out (live or dead),
@@ -88,8 +89,38 @@ pub enum Op {
     /// `clear`.
     Clear,
     /// Drops the pool and makes a new one on a clone of its allocator: the
-    /// old handles become another pool's.
+    /// old handles (and marks) become another pool's.
     Reset,
+    /// `insert` of one element whose bytes are `seed, seed + 1, ...`.
+    Insert {
+        /// Element type.
+        ty: Ty,
+        /// First byte of the pattern.
+        seed: u8,
+    },
+    /// `insert` of an [`Owned`] value, which counts its drops.
+    InsertOwned {
+        /// The value.
+        value: u64,
+    },
+    /// `free` of an owned value's handle (live or dead).
+    FreeOwned {
+        /// Owned handle (wrapping).
+        target: u8,
+    },
+    /// `mark`.
+    Mark,
+    /// `rollback` of a mark ever made (outstanding, ended, or of a pool
+    /// since reset).
+    Rollback {
+        /// Mark (wrapping).
+        target: u8,
+    },
+    /// `commit` of a mark ever made.
+    Commit {
+        /// Mark (wrapping).
+        target: u8,
+    },
 }
 
 /// The new length of a `realloc`.
@@ -132,6 +163,11 @@ pub struct Harness<A: BlockAllocator + Clone> {
     pool: Pool<A>,
     model: Model,
     tracker: Option<Rc<Tracker>>,
+    /// Outstanding marks, outermost first, with the model's record and
+    /// owned-record counts when each was made.
+    stack: Vec<(Mark, usize, usize)>,
+    /// Every mark ever made.
+    marks: Vec<Mark>,
 }
 
 /// What the allocator did during one pool call.
@@ -148,6 +184,8 @@ impl<A: BlockAllocator + Clone> Harness<A> {
             pool: Pool::with_allocator(allocator),
             model: Model::default(),
             tracker,
+            stack: Vec::new(),
+            marks: Vec::new(),
         }
     }
 
@@ -189,6 +227,7 @@ impl<A: BlockAllocator + Clone> Harness<A> {
             Op::Clear => {
                 self.pool.clear();
                 self.model.kill_all();
+                self.stack.clear();
                 if let Some(tracker) = &self.tracker {
                     assert_eq!(tracker.live_blocks(), 0, "blocks live after clear");
                 }
@@ -197,10 +236,98 @@ impl<A: BlockAllocator + Clone> Harness<A> {
                 let allocator = self.pool.allocator().clone();
                 self.pool = Pool::with_allocator(allocator);
                 self.model.kill_all();
+                self.stack.clear();
                 if let Some(tracker) = &self.tracker {
                     assert_eq!(tracker.live_blocks(), 0, "blocks live after drop");
                 }
             }
+            Op::Insert { ty, seed } => with_elem!(ty, T => self.insert::<T>(seed)),
+            Op::InsertOwned { value } => self.insert_owned(value),
+            Op::FreeOwned { target } => self.free_owned(target),
+            Op::Mark => {
+                let (mark, calls) = self.observe(|pool| pool.mark());
+                assert_eq!(calls.attempts, 0, "mark used the block allocator");
+                let mark = mark.expect("mark");
+                self.stack
+                    .push((mark, self.model.records.len(), self.model.owned.len()));
+                self.marks.push(mark);
+            }
+            Op::Rollback { target } => self.end_mark(target, true),
+            Op::Commit { target } => self.end_mark(target, false),
+        }
+    }
+
+    fn insert<T: Elem>(&mut self, seed: u8) {
+        let mut value = T::zeroed();
+        fill_pattern(bytes_of_mut(core::slice::from_mut(&mut value)), seed);
+        let bytes = bytes_of(core::slice::from_ref(&value)).to_vec();
+        let (result, calls) = self.observe(|pool| pool.insert(value));
+        assert_eq!(
+            result.map(|_| ()),
+            Self::expected(Some(Layout::new::<T>()), &calls),
+            "insert::<{:?}>",
+            T::TY
+        );
+        if let Ok(handle) = result {
+            self.model.insert(&self.pool, handle, 1, bytes);
+        }
+    }
+
+    fn insert_owned(&mut self, value: u64) {
+        let owned = Owned::new(value, &self.model.owned_live);
+        let (result, calls) = self.observe(|pool| pool.insert(owned));
+        assert_eq!(
+            result.map(|_| ()),
+            Self::expected(Some(Layout::new::<Owned>()), &calls),
+            "insert of an owned value"
+        );
+        if let Ok(handle) = result {
+            self.model.owned.push(OwnedRecord {
+                raw: crate::elem::raw(handle),
+                value: Some(value),
+            });
+        }
+    }
+
+    fn free_owned(&mut self, target: u8) {
+        if self.model.owned.is_empty() {
+            return;
+        }
+        let index = usize::from(target) % self.model.owned.len();
+        let record = &mut self.model.owned[index];
+        let handle = forge::<Owned>(record.raw);
+        let expected = match record.value.take() {
+            Some(_) => Ok(()),
+            None => Err(PoolError::InvalidHandle),
+        };
+        assert_eq!(self.pool.free(handle), expected, "free of {handle:?}");
+    }
+
+    /// Rolls back or commits a mark ever made: only outstanding marks of the
+    /// current pool are accepted, and end the marks made after them.
+    fn end_mark(&mut self, target: u8, rollback: bool) {
+        if self.marks.is_empty() {
+            return;
+        }
+        let mark = self.marks[usize::from(target) % self.marks.len()];
+        let (result, calls) = self.observe(|pool| {
+            if rollback {
+                pool.rollback(mark)
+            } else {
+                pool.commit(mark)
+            }
+        });
+        assert_eq!(calls.attempts, 0, "ending a mark allocated");
+        match self.stack.iter().position(|&(m, _, _)| m == mark) {
+            Some(depth) => {
+                assert_eq!(result, Ok(()), "end of outstanding {mark:?}");
+                let (_, records, owned) = self.stack[depth];
+                self.stack.truncate(depth);
+                if rollback {
+                    self.model.kill_since(records, owned);
+                }
+            }
+            None => assert_eq!(result, Err(PoolError::InvalidMark), "end of ended {mark:?}"),
         }
     }
 
@@ -418,6 +545,7 @@ impl<A: BlockAllocator + Clone> Harness<A> {
     /// blocks with the pool's blocks of non-zero size.
     fn check(&mut self) {
         self.model.check(&mut self.pool);
+        assert_eq!(self.pool.zone_depth(), self.stack.len(), "zone_depth");
         let Some(tracker) = &self.tracker else {
             return;
         };
@@ -435,6 +563,8 @@ impl<A: BlockAllocator + Clone> Harness<A> {
                 block.addr
             );
         }
+        // Every owned value is a block of non-zero size.
+        let blocks = blocks + self.model.owned_len();
         assert_eq!(tracker.live_blocks(), blocks, "allocator's live blocks");
         assert_eq!(
             tracker.live_bytes(),
