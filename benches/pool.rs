@@ -230,84 +230,70 @@ fn teardown(c: &mut Criterion) {
     group.finish();
 }
 
+/// `GET_PASSES` passes over `order`, summing what `read` returns for each index.
+fn sum_passes(order: &[usize], read: impl Fn(usize) -> u64) -> u64 {
+    let mut sum = 0u64;
+    for _ in 0..GET_PASSES {
+        for &i in order {
+            sum = sum.wrapping_add(read(i));
+        }
+    }
+    sum
+}
+
 fn get(c: &mut Criterion) {
     let mut group = c.benchmark_group("get");
     group.throughput(Throughput::Elements((BLOCKS * GET_PASSES) as u64));
     let order = permutation(BLOCKS);
-    const WORDS: usize = BLOCK_BYTES / 8;
-
-    let raw: Vec<*mut u64> = (0..BLOCKS)
-        .map(|i| {
-            let ptr = raw_calloc(BLOCK_BYTES).cast::<u64>();
-            // SAFETY: a fresh 32-byte block.
-            unsafe { ptr.write(i as u64) };
-            ptr
-        })
-        .collect();
+    // Each variant builds its blocks inside its closure, so that a filtered
+    // run (`cargo bench -- get/raw`) builds only what it measures.
     group.bench_function("raw", |b| {
-        b.iter(|| {
-            let mut sum = 0u64;
-            for _ in 0..GET_PASSES {
-                for &i in &order {
-                    // SAFETY: every pointer is live until the frees below.
-                    sum = sum.wrapping_add(unsafe { *raw[i] });
-                }
-            }
-            black_box(sum)
-        })
+        let raw = RawBlocks(
+            (0..BLOCKS)
+                .map(|i| {
+                    let ptr = raw_calloc(BLOCK_BYTES);
+                    // SAFETY: a fresh 32-byte block, aligned for u64 by calloc.
+                    unsafe { ptr.cast::<u64>().write(i as u64) };
+                    ptr
+                })
+                .collect(),
+        );
+        // SAFETY: every pointer is live until `raw` drops.
+        b.iter(|| black_box(sum_passes(&order, |i| unsafe { *raw.0[i].cast::<u64>() })))
     });
-    raw.into_iter().for_each(|ptr| raw_free(ptr.cast()));
-
-    let mut pool = Pool::new();
-    let handles: Vec<Handle<u64>> = (0..BLOCKS)
-        .map(|i| pool.alloc_slice(&[i as u64, 0, 0, 0]).unwrap())
-        .collect();
     group.bench_function("cymem", |b| {
+        let mut pool = Pool::new();
+        let handles: Vec<Handle<u64>> = (0..BLOCKS)
+            .map(|i| pool.alloc_slice(&[i as u64, 0, 0, 0]).unwrap())
+            .collect();
         b.iter(|| {
-            let mut sum = 0u64;
-            for _ in 0..GET_PASSES {
-                for &i in &order {
-                    sum = sum.wrapping_add(pool.get(handles[i]).map_or(0, |block| block[0]));
-                }
-            }
-            black_box(sum)
+            black_box(sum_passes(&order, |i| {
+                pool.get(handles[i]).map_or(0, |block| block[0])
+            }))
         })
     });
-    drop(pool);
-
-    let mut map = slotmap::SlotMap::new();
-    let keys: Vec<_> = (0..BLOCKS)
-        .map(|i| map.insert(vec![i as u64, 0, 0, 0].into_boxed_slice()))
-        .collect();
     group.bench_function("slotmap", |b| {
+        let mut map = slotmap::SlotMap::new();
+        let keys: Vec<_> = (0..BLOCKS)
+            .map(|i| map.insert(vec![i as u64, 0, 0, 0].into_boxed_slice()))
+            .collect();
         b.iter(|| {
-            let mut sum = 0u64;
-            for _ in 0..GET_PASSES {
-                for &i in &order {
-                    sum = sum.wrapping_add(map.get(keys[i]).map_or(0, |block| block[0]));
-                }
-            }
-            black_box(sum)
+            black_box(sum_passes(&order, |i| {
+                map.get(keys[i]).map_or(0, |block| block[0])
+            }))
         })
     });
-    drop(map);
-
-    let mut arena = thunderdome::Arena::new();
-    let keys: Vec<_> = (0..BLOCKS)
-        .map(|i| arena.insert(vec![i as u64, 0, 0, 0].into_boxed_slice()))
-        .collect();
     group.bench_function("thunderdome", |b| {
+        let mut arena = thunderdome::Arena::new();
+        let keys: Vec<_> = (0..BLOCKS)
+            .map(|i| arena.insert(vec![i as u64, 0, 0, 0].into_boxed_slice()))
+            .collect();
         b.iter(|| {
-            let mut sum = 0u64;
-            for _ in 0..GET_PASSES {
-                for &i in &order {
-                    sum = sum.wrapping_add(arena.get(keys[i]).map_or(0, |block| block[0]));
-                }
-            }
-            black_box(sum)
+            black_box(sum_passes(&order, |i| {
+                arena.get(keys[i]).map_or(0, |block| block[0])
+            }))
         })
     });
-    let _ = WORDS;
     group.finish();
 }
 
