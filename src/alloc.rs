@@ -284,9 +284,8 @@ impl fmt::Debug for CAllocator {
     }
 }
 
-// SAFETY: the block starts at the first `layout.align()`-aligned address at
-// least HEADER bytes past what `malloc` returned, and `request_size` leaves
-// `layout.size()` bytes after it; they are zeroed before being returned.
+// SAFETY: blocks start at an aligned address >= HEADER bytes into the malloc'd
+// request, which leaves `layout.size()` bytes after it, zeroed before return;
 // `deallocate` hands `free` the exact pointer `malloc` returned.
 unsafe impl BlockAllocator for CAllocator {
     fn allocate_zeroed(&self, layout: Layout) -> Option<NonNull<u8>> {

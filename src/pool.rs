@@ -350,10 +350,9 @@ impl<A: BlockAllocator> Pool<A> {
             blocks[i] = (found.ptr, found.len, found.index);
         }
         Some(blocks.map(|(ptr, len, _)| {
-            // SAFETY: each block was resolved for `T` (I1-I2) and the slot
-            // indices are pairwise distinct, so the blocks are distinct (I3)
-            // and the `&mut` slices do not overlap; `&mut self` excludes all
-            // others, and the table was not changed since resolving.
+            // SAFETY: each block was resolved for `T` (I1-I2), unchanged since;
+            // pairwise distinct slots own distinct blocks (I3), so the `&mut`
+            // slices do not overlap, and `&mut self` excludes all others.
             unsafe { core::slice::from_raw_parts_mut(ptr.cast::<T>().as_ptr(), len) }
         }))
     }
