@@ -380,19 +380,7 @@ impl<A: BlockAllocator> Pool<A> {
     #[inline]
     pub fn free<T: 'static>(&mut self, handle: Handle<T>) -> Result<(), PoolError> {
         let found = self.table.resolve(handle).ok_or(PoolError::InvalidHandle)?;
-        let block = self.table.remove(found.index);
-        // SAFETY: `block.len` passed `Layout::array::<T>` when the block was made (I2).
-        let layout = unsafe { T::TYPE.layout(block.len) };
-        let needs_drop = core::mem::needs_drop::<T>();
-        self.to_visit -= usize::from(Self::must_visit(needs_drop, layout));
-        if needs_drop {
-            // SAFETY: `remove` handed the block over (I3); it satisfies I1-I2.
-            unsafe { destroy(&mut self.memory, block, 0) };
-        } else {
-            // SAFETY: as above; no element needs dropping, so only the memory
-            // goes back, with the layout it came with (I1).
-            unsafe { self.memory.deallocate(block.ptr, layout) };
-        }
+        self.free_slot(found.index);
         Ok(())
     }
 

@@ -15,7 +15,6 @@ use common::{FailingAllocator, Tracker};
 use cymem::{BlockAllocator, Handle, Pool, PoolError};
 use proptest::prelude::*;
 use proptest::sample::Index;
-use proptest::test_runner::Config;
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Kind {
@@ -553,16 +552,8 @@ impl Harness {
     }
 }
 
-fn config() -> Config {
-    Config {
-        cases: if cfg!(miri) { 4 } else { 256 },
-        failure_persistence: None,
-        ..Config::default()
-    }
-}
-
 proptest! {
-    #![proptest_config(config())]
+    #![proptest_config(common::proptest_config())]
 
     #[test]
     fn pool_matches_the_model_after_every_operation(

@@ -22,7 +22,6 @@ use common::{FailingAllocator, Tracker};
 use cymem::{Handle, Mark, Pool, PoolError};
 use proptest::prelude::*;
 use proptest::sample::Index;
-use proptest::test_runner::Config;
 
 /// An owned value that counts its live instances.
 #[derive(Debug)]
@@ -382,16 +381,8 @@ impl Harness {
     }
 }
 
-fn config() -> Config {
-    Config {
-        cases: if cfg!(miri) { 4 } else { 256 },
-        failure_persistence: None,
-        ..Config::default()
-    }
-}
-
 proptest! {
-    #![proptest_config(config())]
+    #![proptest_config(common::proptest_config())]
 
     #[test]
     fn zones_match_the_model_after_every_operation(

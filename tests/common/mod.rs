@@ -188,3 +188,13 @@ pub const fn iterations(native: usize, miri: usize) -> usize {
         native
     }
 }
+
+/// Proptest settings of the model tests: 256 cases, 4 under Miri (about
+/// 1000x slower), and no failure files (Miri cannot write them).
+pub fn proptest_config() -> proptest::test_runner::Config {
+    proptest::test_runner::Config {
+        cases: if cfg!(miri) { 4 } else { 256 },
+        failure_persistence: None,
+        ..proptest::test_runner::Config::default()
+    }
+}
