@@ -1,6 +1,8 @@
 #![doc = include_str!("../README.md")]
 
 mod alloc;
+#[cfg(feature = "capi")]
+pub mod capi;
 mod error;
 mod handle;
 mod memory;
