@@ -45,7 +45,8 @@ typedef enum cymem_status {
    */
   CYMEM_STATUS_INVALID_POINTER = 3,
   /**
-   * `number * elem_size` overflows or exceeds `PTRDIFF_MAX`.
+   * `number * elem_size` overflows, or rounded up to a multiple of 16
+   * exceeds `PTRDIFF_MAX`.
    */
   CYMEM_STATUS_SIZE_OVERFLOW = 4,
   /**
@@ -65,6 +66,18 @@ typedef enum cymem_status {
  * everything it holds by `cymem_pool_destroy`.
  */
 typedef struct cymem_pool cymem_pool;
+
+/**
+ * A C `malloc`, or `None` (NULL): returns NULL or at least `size` bytes,
+ * aligned to 8 (`cymem_malloc_fn` in C).
+ */
+typedef void *(*cymem_malloc_fn)(size_t size);
+
+/**
+ * A C `free`, or `None` (NULL), taking what the paired `cymem_malloc_fn`
+ * returned (`cymem_free_fn` in C).
+ */
+typedef void (*cymem_free_fn)(void *ptr);
 
 /**
  * A handle to a block of a pool (`cymem_handle` in C).
@@ -104,8 +117,9 @@ struct cymem_pool *cymem_pool_new(void);
 
 /**
  * Creates an empty pool whose blocks come from `malloc_fn` and go back to
- * `free_fn`: one call each per block of any size (a block asks for up to 23
- * bytes more than its size, to align it to 16 and remember the pointer).
+ * `free_fn`: one call each per block of any size. A block of `n` bytes asks
+ * for `n` rounded up to a multiple of 16 (at least 16), plus up to 23 bytes
+ * to align it to 16 and remember the pointer `malloc_fn` returned.
  *
  * Returns NULL, with last error `CYMEM_STATUS_INVALID_ARGUMENT`, if
  * either function is NULL.
@@ -116,7 +130,7 @@ struct cymem_pool *cymem_pool_new(void);
  * least the given number of bytes, aligned to 8, not otherwise in use until
  * it is passed to `free_fn`; both may be called until the pool is destroyed.
  */
-struct cymem_pool *cymem_pool_new_with(void *(*malloc_fn)(size_t), void (*free_fn)(void*));
+struct cymem_pool *cymem_pool_new_with(cymem_malloc_fn malloc_fn, cymem_free_fn free_fn);
 
 /**
  * Frees every block of the pool, then the pool. NULL does nothing.

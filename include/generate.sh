@@ -31,6 +31,7 @@ for line in open(path).read().split("\n"):
         line,
     )
     line = line.replace("CymemStatus", "cymem_status").replace("CymemHandle", "cymem_handle")
+    line = line.replace("CymemMallocFn", "cymem_malloc_fn").replace("CymemFreeFn", "cymem_free_fn")
     out.append(line)
 open(path, "w").write("\n".join(out))
 PY

@@ -70,6 +70,32 @@ fn units_for(bytes: usize) -> usize {
     bytes.div_ceil(UNIT).max(1)
 }
 
+/// A C `malloc`, or `None` (NULL): returns NULL or at least `size` bytes,
+/// aligned to 8 (`cymem_malloc_fn` in C).
+///
+/// # Examples
+///
+/// ```
+/// use cymem::capi::CymemMallocFn;
+///
+/// let malloc: CymemMallocFn = Some(libc::malloc);
+/// # let _ = malloc;
+/// ```
+pub type CymemMallocFn = Option<unsafe extern "C" fn(size: usize) -> *mut c_void>;
+
+/// A C `free`, or `None` (NULL), taking what the paired [`CymemMallocFn`]
+/// returned (`cymem_free_fn` in C).
+///
+/// # Examples
+///
+/// ```
+/// use cymem::capi::CymemFreeFn;
+///
+/// let free: CymemFreeFn = Some(libc::free);
+/// # let _ = free;
+/// ```
+pub type CymemFreeFn = Option<unsafe extern "C" fn(ptr: *mut c_void)>;
+
 /// An opaque pool (`cymem_pool` in C).
 ///
 /// Made by [`cymem_pool_new`] or [`cymem_pool_new_with`], freed with
@@ -187,7 +213,8 @@ pub enum CymemStatus {
     InvalidHandle = 2,
     /// The pointer is not the start of a live block of this pool.
     InvalidPointer = 3,
-    /// `number * elem_size` overflows or exceeds `PTRDIFF_MAX`.
+    /// `number * elem_size` overflows, or rounded up to a multiple of 16
+    /// exceeds `PTRDIFF_MAX`.
     SizeOverflow = 4,
     /// The allocator returned NULL, or the pool's bookkeeping could not grow.
     OutOfMemory = 5,
@@ -212,7 +239,7 @@ impl CymemStatus {
             CymemStatus::NullPool => c"pool pointer is null",
             CymemStatus::InvalidHandle => c"handle does not name a live block of this pool",
             CymemStatus::InvalidPointer => c"pointer is not the start of a live block of this pool",
-            CymemStatus::SizeOverflow => c"block size in bytes overflows isize::MAX",
+            CymemStatus::SizeOverflow => c"number * elem_size overflows PTRDIFF_MAX",
             CymemStatus::OutOfMemory => c"the allocator could not provide the block",
             CymemStatus::InvalidArgument => c"a required function pointer is null",
         }
@@ -346,8 +373,7 @@ impl<A: BlockAllocator> BlockMap for Blocks<A> {
         self.by_address
             .try_reserve(1)
             .map_err(|_| CymemStatus::OutOfMemory)?;
-        let handle = self.pool.alloc::<Unit>(units_for(bytes))?;
-        let ptr = self.address_of(handle).ok_or(CymemStatus::InvalidHandle)?;
+        let (handle, ptr) = self.pool.alloc_with_address::<Unit>(units_for(bytes))?;
         let previous = self
             .by_address
             .insert(ptr.as_ptr().addr(), Block { handle, bytes });
@@ -487,8 +513,9 @@ pub extern "C" fn cymem_pool_new() -> *mut CymemPool {
 }
 
 /// Creates an empty pool whose blocks come from `malloc_fn` and go back to
-/// `free_fn`: one call each per block of any size (a block asks for up to 23
-/// bytes more than its size, to align it to 16 and remember the pointer).
+/// `free_fn`: one call each per block of any size. A block of `n` bytes asks
+/// for `n` rounded up to a multiple of 16 (at least 16), plus up to 23 bytes
+/// to align it to 16 and remember the pointer `malloc_fn` returned.
 ///
 /// Returns NULL, with last error [`CymemStatus::InvalidArgument`], if
 /// either function is NULL.
@@ -515,8 +542,8 @@ pub extern "C" fn cymem_pool_new() -> *mut CymemPool {
 /// ```
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn cymem_pool_new_with(
-    malloc_fn: Option<unsafe extern "C" fn(usize) -> *mut c_void>,
-    free_fn: Option<unsafe extern "C" fn(*mut c_void)>,
+    malloc_fn: CymemMallocFn,
+    free_fn: CymemFreeFn,
 ) -> *mut CymemPool {
     match (malloc_fn, free_fn) {
         (Some(malloc), Some(free)) => {

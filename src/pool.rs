@@ -140,6 +140,17 @@ impl<A: BlockAllocator> Pool<A> {
         &mut self,
         len: usize,
     ) -> Result<Handle<T>, PoolError> {
+        self.alloc_with_address(len).map(|(handle, _)| handle)
+    }
+
+    /// [`alloc`](Pool::alloc), also returning the block's address (the
+    /// slot's own pointer, as [`as_mut_ptr`](Pool::as_mut_ptr) gives it), so
+    /// the C API need not look the new block up again.
+    #[inline(always)]
+    pub(crate) fn alloc_with_address<T: bytemuck::Zeroable + Send + Sync + 'static>(
+        &mut self,
+        len: usize,
+    ) -> Result<(Handle<T>, NonNull<u8>), PoolError> {
         let layout = Layout::array::<T>(len).map_err(|_| PoolError::SizeOverflow)?;
         let type_index = self.table.reserve_one::<T>()?;
         self.zones.reserve_entry()?;
@@ -150,7 +161,7 @@ impl<A: BlockAllocator> Pool<A> {
         // was reserved for `T` just before.
         let handle = unsafe { self.table.insert::<T>(ptr, len, type_index) };
         self.zones.record(handle.index, handle.generation);
-        Ok(handle)
+        Ok((handle, ptr))
     }
 
     /// Moves `value` into a new block of one element and returns its handle.

@@ -443,8 +443,8 @@ fn every_status_has_its_own_message() {
         assert!(!text.is_empty() && !known[..i].contains(text), "{text}");
     }
     assert_eq!(
-        message(CymemStatus::SizeOverflow as i32),
-        cymem::PoolError::SizeOverflow.to_string()
+        message(CymemStatus::InvalidHandle as i32),
+        cymem::PoolError::InvalidHandle.to_string()
     );
     for unknown in [-1, 7, 99, i32::MIN, i32::MAX] {
         assert_eq!(message(unknown), "unknown status");
