@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Regenerates include/cymem.h from src/capi.rs with cbindgen, then turns the
+# Regenerates include/cymem.h from src/capi/mod.rs with cbindgen, then turns the
 # Rust docs into C docs: drops the `# Examples` sections (Rust doctests, run
 # by `cargo test --features capi`), unwraps [`links`] and spells statuses
 # the C way. With --check, fails if the checked-in header differs.
@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 
 generated="$(mktemp)"
 trap 'rm -f "$generated"' EXIT
-cbindgen --quiet --config cbindgen.toml --output "$generated" src/capi.rs
+cbindgen --quiet --config cbindgen.toml --output "$generated" src/capi/mod.rs
 python3 - "$generated" <<'PY'
 import re, sys
 

@@ -617,6 +617,12 @@ impl<A: BlockAllocator> Pool<A> {
         Some(self.table.resolve(handle)?.ptr.cast::<T>().as_ptr())
     }
 
+    /// The id in this pool's handles (it changes on `clear`).
+    #[cfg(feature = "capi")]
+    pub(crate) fn id(&self) -> u64 {
+        self.table.pool_id()
+    }
+
     /// Frees the block of an occupied slot, dropping its elements.
     #[inline]
     pub(crate) fn free_slot(&mut self, index: usize) {

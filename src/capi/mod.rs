@@ -19,11 +19,13 @@
 //!   [`cymem_pool_size`], [`cymem_lookup`] and [`cymem_find`], and bytes past
 //!   it are zeroed again on realloc.
 //! - **Pointers as keys.** [`cymem_free`] and [`cymem_realloc`] take the
-//!   pointer [`cymem_alloc`] returned, as in cymem. A hash map from each live
-//!   block's address to its handle and size finds the block; a pointer that
-//!   is not a key (foreign, interior, freed, NULL) is rejected without ever
-//!   being dereferenced. A zero-byte block still takes one unit, so every live
-//!   block has its own address and the map is one-to-one.
+//!   pointer [`cymem_alloc`] returned, as in cymem (whose Python dict plays
+//!   this part). A table from each live block's address to its slot and size
+//!   (`addresses.rs`, open addressing keyed by address; its docs give the
+//!   measurements that made it replace `HashMap`) finds the block; a pointer
+//!   that is not a key (foreign, interior, freed, NULL) is rejected without
+//!   ever being dereferenced. A zero-byte block still takes one unit, so
+//!   every live block has its own address and the table is one-to-one.
 //! - **Handles.** [`CymemHandle`] is the crate's 16-byte [`Handle`] in a C
 //!   struct: the `_handle` functions check it (index, generation, pool id)
 //!   exactly as [`Pool::get`] does, and catch what an address cannot: a freed
@@ -32,7 +34,7 @@
 //!   every fallible function records a [`CymemStatus`] for
 //!   [`cymem_last_error`] (per thread, like `errno`, reset to
 //!   [`CymemStatus::Ok`] on success); the others return it. A failed call
-//!   changes nothing: the address map reserves its entry before the pool
+//!   changes nothing: the address table reserves its entry before the pool
 //!   allocates, so no step after the allocation can fail.
 //! - **Allocators.** [`cymem_pool_new`] carves small blocks as the Rust
 //!   [`Pool::new`] does; [`cymem_pool_new_with`] sends every block to the
@@ -43,32 +45,16 @@
 //! `cymem_pool_new*` not yet destroyed, out-pointers are NULL or writable,
 //! and a pool is used by one thread at a time.
 
+mod addresses;
+mod blocks;
+
 use core::ffi::{c_char, c_int, c_void};
-use core::hash::{BuildHasherDefault, Hasher};
 use core::ptr::{self, NonNull};
 use std::alloc::Layout;
 use std::cell::Cell;
-use std::collections::HashMap;
 
-use crate::{BlockAllocator, CAllocator, DefaultAllocator, Handle, Pool, PoolError};
-
-/// The element type of every C block: 16 bytes, aligned like `max_align_t`.
-#[derive(Clone, Copy)]
-#[repr(C, align(16))]
-struct Unit([u8; UNIT]);
-
-const UNIT: usize = 16;
-
-// SAFETY: `Unit` is a byte array (plus alignment padding, of which there is
-// none at size 16); all-zero bytes are a valid value.
-unsafe impl bytemuck::Zeroable for Unit {}
-
-/// Units holding `bytes` bytes; at least one, so every block has its own
-/// address. Saturates: the pool rejects the saturated length with
-/// [`PoolError::SizeOverflow`].
-fn units_for(bytes: usize) -> usize {
-    bytes.div_ceil(UNIT).max(1)
-}
+use self::blocks::{BlockMap, Blocks, Unit};
+use crate::{CAllocator, DefaultAllocator, Handle, Pool, PoolError};
 
 /// A C `malloc`, or `None` (NULL): returns NULL or at least `size` bytes,
 /// aligned to 8 (`cymem_malloc_fn` in C).
@@ -275,176 +261,6 @@ fn status_of(result: Result<(), CymemStatus>) -> CymemStatus {
 
 fn pointer_or_null(result: Result<NonNull<u8>, CymemStatus>) -> *mut c_void {
     record(result).map_or(ptr::null_mut(), |ptr| ptr.as_ptr().cast())
-}
-
-/// One live block, as the address map knows it.
-#[derive(Clone, Copy)]
-struct Block {
-    handle: Handle<Unit>,
-    /// `number * elem_size` as asked for (the block holds `units_for(bytes)` units).
-    bytes: usize,
-}
-
-/// Hashes block addresses: multiply and fold, so both the low bits (bucket)
-/// and the high bits (hashbrown's tag) depend on every address bit. SipHash
-/// would cost more than the rest of an alloc.
-#[derive(Default)]
-struct AddressHasher(u64);
-
-impl Hasher for AddressHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        for &byte in bytes {
-            self.write_u64(u64::from(byte));
-        }
-    }
-
-    fn write_u64(&mut self, value: u64) {
-        let product = u128::from(self.0 ^ value) * 0x9E37_79B9_7F4A_7C15;
-        self.0 = (product as u64) ^ ((product >> 64) as u64);
-    }
-
-    fn write_usize(&mut self, value: usize) {
-        self.write_u64(value as u64);
-    }
-
-    fn finish(&self) -> u64 {
-        self.0
-    }
-}
-
-type AddressMap = HashMap<usize, Block, BuildHasherDefault<AddressHasher>>;
-
-/// A pool plus the map from each live block's address to its block.
-///
-/// Invariant M1: the map's keys are exactly the addresses of the pool's
-/// live blocks, each mapped to that block's handle and requested size;
-/// `bytes` is the sum of those sizes.
-struct Blocks<A: BlockAllocator> {
-    pool: Pool<A>,
-    by_address: AddressMap,
-    bytes: usize,
-}
-
-/// The operations of [`Blocks`], object-safe so one `match` picks the
-/// allocator and every function below is written once.
-trait BlockMap {
-    fn alloc(
-        &mut self,
-        number: usize,
-        elem_size: usize,
-    ) -> Result<(NonNull<u8>, Handle<Unit>), CymemStatus>;
-    fn free(&mut self, address: usize) -> Result<(), CymemStatus>;
-    fn realloc(
-        &mut self,
-        address: usize,
-        number: usize,
-        elem_size: usize,
-    ) -> Result<NonNull<u8>, CymemStatus>;
-    fn address_of(&self, handle: Handle<Unit>) -> Option<NonNull<u8>>;
-    fn block_at(&self, address: usize) -> Option<Block>;
-    fn len(&self) -> usize;
-    fn bytes(&self) -> usize;
-}
-
-impl<A: BlockAllocator> Blocks<A> {
-    fn new(pool: Pool<A>) -> Self {
-        Blocks {
-            pool,
-            by_address: AddressMap::default(),
-            bytes: 0,
-        }
-    }
-}
-
-fn byte_size(number: usize, elem_size: usize) -> Result<usize, CymemStatus> {
-    number
-        .checked_mul(elem_size)
-        .ok_or(CymemStatus::SizeOverflow)
-}
-
-impl<A: BlockAllocator> BlockMap for Blocks<A> {
-    fn alloc(
-        &mut self,
-        number: usize,
-        elem_size: usize,
-    ) -> Result<(NonNull<u8>, Handle<Unit>), CymemStatus> {
-        let bytes = byte_size(number, elem_size)?;
-        // Reserved first: the insert below then cannot fail (M1 holds on every path).
-        self.by_address
-            .try_reserve(1)
-            .map_err(|_| CymemStatus::OutOfMemory)?;
-        let (handle, ptr) = self.pool.alloc_with_address::<Unit>(units_for(bytes))?;
-        let previous = self
-            .by_address
-            .insert(ptr.as_ptr().addr(), Block { handle, bytes });
-        debug_assert!(previous.is_none(), "two live blocks share an address");
-        self.bytes += bytes;
-        Ok((ptr, handle))
-    }
-
-    fn free(&mut self, address: usize) -> Result<(), CymemStatus> {
-        let block = self
-            .by_address
-            .remove(&address)
-            .ok_or(CymemStatus::InvalidPointer)?;
-        let freed = self.pool.free(block.handle);
-        debug_assert!(freed.is_ok(), "M1: a mapped block is live");
-        self.bytes -= block.bytes;
-        Ok(())
-    }
-
-    fn realloc(
-        &mut self,
-        address: usize,
-        number: usize,
-        elem_size: usize,
-    ) -> Result<NonNull<u8>, CymemStatus> {
-        let block = self.block_at(address).ok_or(CymemStatus::InvalidPointer)?;
-        let bytes = byte_size(number, elem_size)?;
-        self.by_address
-            .try_reserve(1)
-            .map_err(|_| CymemStatus::OutOfMemory)?;
-        let old_units = units_for(block.bytes);
-        let new_units = units_for(bytes);
-        self.pool.realloc(block.handle, new_units)?;
-        let ptr = self
-            .address_of(block.handle)
-            .ok_or(CymemStatus::InvalidHandle)?;
-        // The pool kept `min(old_units, new_units)` units; bytes in them past
-        // the old size may hold what a C caller wrote out of bounds, or data
-        // from before a shrink: the caller must see zeroes there.
-        let kept = block.bytes.min(bytes);
-        let copied = old_units.min(new_units) * UNIT;
-        if copied > kept {
-            // SAFETY: the block now holds `new_units * UNIT >= copied` bytes,
-            // and no reference into it is alive (the pool hands out none here).
-            unsafe { ptr.as_ptr().add(kept).write_bytes(0, copied - kept) };
-        }
-        let new_address = ptr.as_ptr().addr();
-        if new_address != address {
-            self.by_address.remove(&address);
-        }
-        self.by_address
-            .insert(new_address, Block { bytes, ..block });
-        self.bytes = self.bytes - block.bytes + bytes;
-        Ok(ptr)
-    }
-
-    fn address_of(&self, handle: Handle<Unit>) -> Option<NonNull<u8>> {
-        NonNull::new(self.pool.as_ptr(handle)?.cast_mut().cast::<u8>())
-    }
-
-    fn block_at(&self, address: usize) -> Option<Block> {
-        self.by_address.get(&address).copied()
-    }
-
-    fn len(&self) -> usize {
-        self.pool.len()
-    }
-
-    fn bytes(&self) -> usize {
-        self.bytes
-    }
 }
 
 /// `pool` as a reference, or [`CymemStatus::NullPool`].
