@@ -33,6 +33,7 @@ macro_rules! with_elem {
 }
 
 pub mod allocator;
+pub mod capi;
 pub mod elem;
 pub mod handles;
 pub mod model;
