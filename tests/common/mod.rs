@@ -84,10 +84,22 @@ impl Tracker {
     }
 
     /// Takes one scheduled failure, if any.
+    // A compare-exchange loop: `fetch_update` is deprecated on nightly (Miri,
+    // ASan) in favour of `try_update`, which stable 1.95 lacks.
     fn take_failure(&self) -> bool {
-        self.fail_next
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
-            .is_ok()
+        let mut scheduled = self.fail_next.load(Ordering::SeqCst);
+        while scheduled > 0 {
+            match self.fail_next.compare_exchange(
+                scheduled,
+                scheduled - 1,
+                Ordering::SeqCst,
+                Ordering::SeqCst,
+            ) {
+                Ok(_) => return true,
+                Err(now) => scheduled = now,
+            }
+        }
+        false
     }
 
     fn allocate(&self, layout: Layout, may_fail: bool) -> Option<NonNull<u8>> {
