@@ -7,7 +7,8 @@
 //!   the Rust `Pool`, and raw calloc/free.
 //! - `capi_build_drop`: a structure's life in cymem terms: 10^5 blocks of
 //!   32 bytes, then the pool is destroyed (raw: calloc each, free each),
-//!   for the default pool and one over libc's malloc/free pair.
+//!   for the default pool and one over libc's malloc/free pair, and the
+//!   Rust `Pool` doing the same (no address table).
 
 // criterion_group! generates an undocumented pub fn.
 #![allow(missing_docs)]
@@ -112,6 +113,14 @@ fn capi_build_drop(c: &mut Criterion) {
     });
     group.bench_function("pool_new", |b| {
         b.iter(|| build_and_destroy(cymem_pool_new()))
+    });
+    group.bench_function("rust_pool", |b| {
+        b.iter(|| {
+            let mut pool = Pool::new();
+            for _ in 0..BUILD_BLOCKS {
+                black_box(pool.alloc::<u8>(BLOCK_BYTES).unwrap());
+            }
+        })
     });
     group.bench_function("pool_new_with_libc", |b| {
         b.iter(|| {

@@ -167,7 +167,9 @@ void *cymem_alloc(struct cymem_pool *pool,
  * Returns `CYMEM_STATUS_INVALID_POINTER` if `ptr` is NULL, foreign,
  * inside a block or already freed; nothing changes then. An address can
  * be given out again after its block is freed, so a stale pointer may
- * name a newer block: `cymem_free_handle` catches that.
+ * name a newer block: `cymem_free_handle` catches that. The first call
+ * by pointer on a pool indexes its blocks by address, and fails with
+ * `CYMEM_STATUS_OUT_OF_MEMORY` if that index cannot be allocated.
  *
  * # Safety
  *
@@ -239,7 +241,10 @@ void *cymem_lookup(const struct cymem_pool *pool, struct cymem_handle handle, si
  * and its size in bytes to `*out_size`, each unless NULL.
  *
  * Returns `CYMEM_STATUS_INVALID_POINTER` if `ptr` is not the start of a
- * live block of this pool; nothing is written then.
+ * live block of this pool, or `CYMEM_STATUS_OUT_OF_MEMORY` as for
+ * `cymem_free`; nothing is written then. The pool is `const` to C as
+ * it is unchanged to C, but the first call by pointer on a pool indexes its
+ * blocks by address, inside the pool.
  *
  * # Safety
  *

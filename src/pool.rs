@@ -623,6 +623,18 @@ impl<A: BlockAllocator> Pool<A> {
         self.table.pool_id()
     }
 
+    /// Slots of the table, vacant ones included: the index a new slot gets.
+    #[cfg(feature = "capi")]
+    pub(crate) fn slot_count(&self) -> usize {
+        self.table.slot_count()
+    }
+
+    /// Index, generation and address of every live block.
+    #[cfg(feature = "capi")]
+    pub(crate) fn occupied(&self) -> impl Iterator<Item = (u32, u32, NonNull<u8>)> + '_ {
+        self.table.occupied()
+    }
+
     /// Frees the block of an occupied slot, dropping its elements.
     #[inline]
     pub(crate) fn free_slot(&mut self, index: usize) {

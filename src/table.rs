@@ -434,10 +434,22 @@ impl Table {
             })
     }
 
-    /// Slots allocated in the table, vacant and retired ones included.
-    #[cfg(test)]
-    fn slot_count(&self) -> usize {
+    /// Slots allocated in the table, vacant and retired ones included; a new
+    /// slot gets this index.
+    #[cfg(any(test, feature = "capi"))]
+    pub(crate) fn slot_count(&self) -> usize {
         self.slots.len()
+    }
+
+    /// Index, generation and block address of every occupied slot; for the
+    /// C layer, which indexes blocks by address.
+    #[cfg(feature = "capi")]
+    pub(crate) fn occupied(&self) -> impl Iterator<Item = (u32, u32, NonNull<u8>)> + '_ {
+        // Indices fit in u32: `reserve_one` never lets `slots` pass MAX_SLOTS.
+        (0u32..)
+            .zip(&self.slots)
+            .filter(|(_, slot)| slot.generation & 1 == 1)
+            .map(|(index, slot)| (index, slot.generation, slot.ptr))
     }
 
     /// Test hook: sets a slot's generation as if it had been reused so often.

@@ -518,3 +518,72 @@ fn cymem_readme_example_builds_and_reads_back() {
     assert_eq!(mallocs - mallocs_before, blocks);
     assert_eq!(frees - frees_before, blocks);
 }
+
+#[test]
+fn pointers_find_blocks_made_moved_and_freed_before_the_first_pointer_call() {
+    // Handles only at first: the address index does not exist yet. The first
+    // call by pointer builds it from the pool as it is then.
+    let pool = PoolGuard::new();
+    let blocks: Vec<_> = (0..iterations(64, 12))
+        .map(|i| pool.alloc(i % 9, 8))
+        .collect();
+    let mut live = Vec::new();
+    for (i, &(ptr, handle)) in blocks.iter().enumerate() {
+        // SAFETY: a live pool; handles are checked.
+        unsafe {
+            match i % 3 {
+                0 => assert_eq!(cymem_free_handle(pool.0, handle), CymemStatus::Ok),
+                1 => {
+                    let moved = cymem_realloc_handle(pool.0, handle, 300, 1).cast::<u8>();
+                    assert!(!moved.is_null());
+                    live.push((moved, handle, 300, Some(ptr)));
+                }
+                _ => live.push((ptr, handle, (i % 9) * 8, None)),
+            }
+        }
+    }
+    for &(ptr, handle, size, old) in &live {
+        let (mut found, mut found_size) = (CymemHandle::default(), 0);
+        // SAFETY: a live pool, writable out-pointers; pointers are only compared.
+        unsafe {
+            let status = cymem_find(pool.0, ptr.cast(), &mut found, &mut found_size);
+            assert_eq!((status, found, found_size), (CymemStatus::Ok, handle, size));
+            if let Some(old) = old.filter(|&old| old != ptr && live.iter().all(|l| l.0 != old)) {
+                let status = cymem_find(pool.0, old.cast(), null_mut(), null_mut());
+                assert_eq!(
+                    status,
+                    CymemStatus::InvalidPointer,
+                    "a moved block's old address"
+                );
+            }
+        }
+    }
+    for &(ptr, handle) in blocks.iter().step_by(3) {
+        if live.iter().all(|l| l.0 != ptr) {
+            // SAFETY: a live pool; the pointer is only compared.
+            let status = unsafe { cymem_free(pool.0, ptr.cast()) };
+            assert_eq!(
+                status,
+                CymemStatus::InvalidPointer,
+                "{handle:?} was freed by handle"
+            );
+        }
+    }
+    // From now on the index follows every change.
+    let (late, late_handle) = pool.alloc(5, 5);
+    for &(ptr, _, _, _) in &live {
+        // SAFETY: a live pool and a live block.
+        assert_eq!(unsafe { cymem_free(pool.0, ptr.cast()) }, CymemStatus::Ok);
+    }
+    // SAFETY: a live pool; pointers are only compared.
+    unsafe {
+        let moved = cymem_realloc(pool.0, late.cast(), 1000, 1);
+        let mut found = CymemHandle::default();
+        assert_eq!(
+            cymem_find(pool.0, moved, &mut found, null_mut()),
+            CymemStatus::Ok
+        );
+        assert_eq!(found, late_handle);
+    }
+    assert_eq!((pool.len(), pool.size()), (1, 1000));
+}

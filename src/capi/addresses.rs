@@ -43,8 +43,6 @@ pub(super) struct Entry {
     /// The block's slot index and generation (its handle, less the pool id).
     pub(super) index: u32,
     pub(super) generation: u32,
-    /// `number * elem_size` as the C caller asked for it.
-    pub(super) bytes: usize,
 }
 
 // SAFETY: plain integers; all-zero is a valid (empty) entry.
@@ -54,8 +52,12 @@ const EMPTY: Entry = Entry {
     address: 0,
     index: 0,
     generation: 0,
-    bytes: 0,
 };
+
+/// Whether `len` entries keep a table of `capacity` within its 3/4 load (A3).
+fn fits(len: usize, capacity: usize) -> bool {
+    len <= capacity / 4 * 3
+}
 
 #[derive(Debug, Default)]
 pub(super) struct AddressTable {
@@ -69,20 +71,25 @@ impl AddressTable {
         self.len
     }
 
-    /// Makes room for one more entry, so the next `insert` cannot fail.
+    /// Makes room for `additional` more entries, so that many `insert`s
+    /// cannot fail.
     #[inline]
-    pub(super) fn try_reserve_one(&mut self) -> Result<(), OutOfMemory> {
-        if (self.len + 1) * 4 <= self.entries.len() * 3 {
+    pub(super) fn try_reserve(&mut self, additional: usize) -> Result<(), OutOfMemory> {
+        let needed = self.len.checked_add(additional).ok_or(OutOfMemory)?;
+        if fits(needed, self.entries.len()) {
             return Ok(());
         }
-        self.grow()
+        self.grow(needed)
     }
 
     // Zeroed memory is an all-empty table (A2): `calloc`-style allocation
     // gets large tables as fresh zero pages instead of writing every entry.
     #[cold]
-    fn grow(&mut self) -> Result<(), OutOfMemory> {
-        let capacity = (self.entries.len() * 2).max(16);
+    fn grow(&mut self, needed: usize) -> Result<(), OutOfMemory> {
+        let mut capacity = (self.entries.len() * 2).max(16);
+        while !fits(needed, capacity) {
+            capacity = capacity.checked_mul(2).ok_or(OutOfMemory)?;
+        }
         let grown = bytemuck::allocation::try_zeroed_slice_box::<Entry>(capacity)
             .map_err(|()| OutOfMemory)?;
         let old = core::mem::replace(&mut self.entries, grown);
@@ -117,10 +124,6 @@ impl AddressTable {
 
     pub(super) fn get(&self, address: usize) -> Option<&Entry> {
         self.position(address).map(|at| &self.entries[at])
-    }
-
-    pub(super) fn get_mut(&mut self, address: usize) -> Option<&mut Entry> {
-        self.position(address).map(|at| &mut self.entries[at])
     }
 
     /// Removes and returns the entry for `address`, if there is one.
@@ -187,8 +190,7 @@ mod tests {
         Entry {
             address,
             index,
-            generation: 1,
-            bytes: address / 16,
+            generation: index * 2 + 1,
         }
     }
 
@@ -217,7 +219,7 @@ mod tests {
             if state.is_multiple_of(3) || model.contains_key(&address) {
                 assert_eq!(table.remove(address), model.remove(&address));
             } else {
-                table.try_reserve_one().unwrap();
+                table.try_reserve(1).unwrap();
                 table.insert(entry(address, step));
                 model.insert(address, entry(address, step));
             }
@@ -232,11 +234,16 @@ mod tests {
     }
 
     #[test]
-    fn get_mut_changes_the_entry_in_place() {
+    fn a_bulk_reserve_covers_that_many_inserts() {
         let mut table = AddressTable::default();
-        table.try_reserve_one().unwrap();
-        table.insert(entry(0x40, 3));
-        table.get_mut(0x40).unwrap().bytes = 99;
-        assert_eq!(table.get(0x40).map(|e| e.bytes), Some(99));
+        let count = if cfg!(miri) { 50 } else { 1000 };
+        table.try_reserve(count).unwrap();
+        let capacity = table.entries.len();
+        for i in 0..count {
+            table.insert(entry(16 * (i + 1), i as u32));
+        }
+        assert_eq!((table.len(), table.entries.len()), (count, capacity));
+        assert!(table.try_reserve(usize::MAX).is_err());
+        assert_eq!(table.get(16), Some(&entry(16, 0)));
     }
 }

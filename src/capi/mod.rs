@@ -15,17 +15,20 @@
 //!
 //! - **Element type.** Every block is an array of 16-byte, 16-aligned
 //!   units, so a pointer is aligned for any C type (`max_align_t`) as from
-//!   `calloc`. The exact byte size asked for is kept beside the block, for
+//!   `calloc`. The exact byte size asked for is kept by slot index, for
 //!   [`cymem_pool_size`], [`cymem_lookup`] and [`cymem_find`], and bytes past
 //!   it are zeroed again on realloc.
-//! - **Pointers as keys.** [`cymem_free`] and [`cymem_realloc`] take the
-//!   pointer [`cymem_alloc`] returned, as in cymem (whose Python dict plays
-//!   this part). A table from each live block's address to its slot and size
-//!   (`addresses.rs`, open addressing keyed by address; its docs give the
-//!   measurements that made it replace `HashMap`) finds the block; a pointer
-//!   that is not a key (foreign, interior, freed, NULL) is rejected without
-//!   ever being dereferenced. A zero-byte block still takes one unit, so
-//!   every live block has its own address and the table is one-to-one.
+//! - **Pointers as keys.** [`cymem_free`], [`cymem_realloc`] and
+//!   [`cymem_find`] take the pointer [`cymem_alloc`] returned, as in cymem
+//!   (whose Python dict plays this part). A table from each live block's
+//!   address to its slot (`addresses.rs`, open addressing keyed by address;
+//!   its docs give the measurements that made it replace `HashMap`) finds
+//!   the block; a pointer that is not a key (foreign, interior, freed, NULL)
+//!   is rejected without ever being dereferenced. A zero-byte block still
+//!   takes one unit, so every live block has its own address. The table is
+//!   built by the first of those calls and kept from then on (`blocks.rs`
+//!   says why): a pool that is only filled and destroyed, or used through
+//!   handles, never pays for it.
 //! - **Handles.** [`CymemHandle`] is the crate's 16-byte [`Handle`] in a C
 //!   struct: the `_handle` functions check it (index, generation, pool id)
 //!   exactly as [`Pool::get`] does, and catch what an address cannot: a freed
@@ -34,8 +37,8 @@
 //!   every fallible function records a [`CymemStatus`] for
 //!   [`cymem_last_error`] (per thread, like `errno`, reset to
 //!   [`CymemStatus::Ok`] on success); the others return it. A failed call
-//!   changes nothing: the address table reserves its entry before the pool
-//!   allocates, so no step after the allocation can fail.
+//!   changes nothing: room for the block's size and address is reserved
+//!   before the pool allocates, so no step after the allocation can fail.
 //! - **Allocators.** [`cymem_pool_new`] carves small blocks as the Rust
 //!   [`Pool::new`] does; [`cymem_pool_new_with`] sends every block to the
 //!   caller's `malloc`/`free` (cymem's `WrapMalloc`/`WrapFree`) through
@@ -442,14 +445,15 @@ pub unsafe extern "C" fn cymem_alloc(
     elem_size: usize,
     out_handle: *mut CymemHandle,
 ) -> *mut c_void {
+    let mut handle = Handle::NULL;
     // SAFETY: the caller's contract.
-    let result =
-        unsafe { pool_mut(pool) }.and_then(|pool| pool.blocks_mut().alloc(number, elem_size));
-    pointer_or_null(result.map(|(ptr, handle)| {
+    let result = unsafe { pool_mut(pool) }
+        .and_then(|pool| pool.blocks_mut().alloc(number, elem_size, &mut handle));
+    if result.is_ok() {
         // SAFETY: the caller's contract: NULL or writable.
         unsafe { write_out(out_handle, handle.into()) };
-        ptr
-    }))
+    }
+    pointer_or_null(result)
 }
 
 /// Frees the block that starts at `ptr`.
@@ -457,7 +461,9 @@ pub unsafe extern "C" fn cymem_alloc(
 /// Returns [`CymemStatus::InvalidPointer`] if `ptr` is NULL, foreign,
 /// inside a block or already freed; nothing changes then. An address can
 /// be given out again after its block is freed, so a stale pointer may
-/// name a newer block: [`cymem_free_handle`] catches that.
+/// name a newer block: [`cymem_free_handle`] catches that. The first call
+/// by pointer on a pool indexes its blocks by address, and fails with
+/// [`CymemStatus::OutOfMemory`] if that index cannot be allocated.
 ///
 /// # Safety
 ///
@@ -481,7 +487,7 @@ pub unsafe extern "C" fn cymem_alloc(
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn cymem_free(pool: *mut CymemPool, ptr: *mut c_void) -> CymemStatus {
     // SAFETY: the caller's contract.
-    status_of(unsafe { pool_mut(pool) }.and_then(|pool| pool.blocks_mut().free(ptr.addr())))
+    status_of(unsafe { pool_mut(pool) }.and_then(|pool| pool.blocks_mut().free_at(ptr.addr())))
 }
 
 /// Frees the block `handle` names.
@@ -514,13 +520,7 @@ pub unsafe extern "C" fn cymem_free_handle(
     handle: CymemHandle,
 ) -> CymemStatus {
     // SAFETY: the caller's contract.
-    status_of(unsafe { pool_mut(pool) }.and_then(|pool| {
-        let blocks = pool.blocks_mut();
-        let ptr = blocks
-            .address_of(handle.into())
-            .ok_or(CymemStatus::InvalidHandle)?;
-        blocks.free(ptr.as_ptr().addr())
-    }))
+    status_of(unsafe { pool_mut(pool) }.and_then(|pool| pool.blocks_mut().free(handle.into())))
 }
 
 /// Resizes the block that starts at `ptr` to `number * elem_size` bytes and
@@ -560,8 +560,11 @@ pub unsafe extern "C" fn cymem_realloc(
     elem_size: usize,
 ) -> *mut c_void {
     // SAFETY: the caller's contract.
-    let result = unsafe { pool_mut(pool) }
-        .and_then(|pool| pool.blocks_mut().realloc(ptr.addr(), number, elem_size));
+    let result = unsafe { pool_mut(pool) }.and_then(|pool| {
+        let blocks = pool.blocks_mut();
+        let handle = blocks.handle_at(ptr.addr())?;
+        blocks.realloc(handle, number, elem_size)
+    });
     pointer_or_null(result)
 }
 
@@ -598,13 +601,8 @@ pub unsafe extern "C" fn cymem_realloc_handle(
     elem_size: usize,
 ) -> *mut c_void {
     // SAFETY: the caller's contract.
-    let result = unsafe { pool_mut(pool) }.and_then(|pool| {
-        let blocks = pool.blocks_mut();
-        let ptr = blocks
-            .address_of(handle.into())
-            .ok_or(CymemStatus::InvalidHandle)?;
-        blocks.realloc(ptr.as_ptr().addr(), number, elem_size)
-    });
+    let result = unsafe { pool_mut(pool) }
+        .and_then(|pool| pool.blocks_mut().realloc(handle.into(), number, elem_size));
     pointer_or_null(result)
 }
 
@@ -646,15 +644,12 @@ pub unsafe extern "C" fn cymem_lookup(
 ) -> *mut c_void {
     // SAFETY: the caller's contract.
     let result = unsafe { pool_ref(pool) }.and_then(|pool| {
-        let blocks = pool.blocks();
-        let ptr = blocks
-            .address_of(handle.into())
-            .ok_or(CymemStatus::InvalidHandle)?;
-        let block = blocks
-            .block_at(ptr.as_ptr().addr())
+        let (ptr, bytes) = pool
+            .blocks()
+            .lookup(handle.into())
             .ok_or(CymemStatus::InvalidHandle)?;
         // SAFETY: the caller's contract: NULL or writable.
-        unsafe { write_out(out_size, block.bytes) };
+        unsafe { write_out(out_size, bytes) };
         Ok(ptr)
     });
     pointer_or_null(result)
@@ -664,7 +659,10 @@ pub unsafe extern "C" fn cymem_lookup(
 /// and its size in bytes to `*out_size`, each unless NULL.
 ///
 /// Returns [`CymemStatus::InvalidPointer`] if `ptr` is not the start of a
-/// live block of this pool; nothing is written then.
+/// live block of this pool, or [`CymemStatus::OutOfMemory`] as for
+/// [`cymem_free`]; nothing is written then. The pool is `const` to C as
+/// it is unchanged to C, but the first call by pointer on a pool indexes its
+/// blocks by address, inside the pool.
 ///
 /// # Safety
 ///
@@ -694,16 +692,16 @@ pub unsafe extern "C" fn cymem_find(
     out_handle: *mut CymemHandle,
     out_size: *mut usize,
 ) -> CymemStatus {
-    // SAFETY: the caller's contract.
-    status_of(unsafe { pool_ref(pool) }.and_then(|pool| {
-        let block = pool
-            .blocks()
-            .block_at(ptr.addr())
-            .ok_or(CymemStatus::InvalidPointer)?;
+    // SAFETY: the caller's contract; `const` is C's view only: every pool
+    // comes from `new_pool`'s mutable allocation, and no one else uses it now.
+    status_of(unsafe { pool_mut(pool.cast_mut()) }.and_then(|pool| {
+        let blocks = pool.blocks_mut();
+        let handle = blocks.handle_at(ptr.addr())?;
+        let (_, bytes) = blocks.lookup(handle).ok_or(CymemStatus::InvalidPointer)?;
         // SAFETY: the caller's contract: each NULL or writable.
         unsafe {
-            write_out(out_handle, block.handle.into());
-            write_out(out_size, block.bytes);
+            write_out(out_handle, handle.into());
+            write_out(out_size, bytes);
         }
         Ok(())
     }))
