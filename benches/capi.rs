@@ -15,22 +15,17 @@
 
 use core::ptr::null_mut;
 use std::hint::black_box;
-use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use cymem::capi::*;
 use cymem::Pool;
 
+mod common;
+use common::{config, raw_calloc, raw_free};
+
 const PAIRS: usize = 1_000_000;
 const BUILD_BLOCKS: usize = 100_000;
 const BLOCK_BYTES: usize = 32;
-
-fn raw_calloc(bytes: usize) -> *mut libc::c_void {
-    // SAFETY: calloc has no preconditions; null is checked below.
-    let ptr = unsafe { libc::calloc(1, bytes) };
-    assert!(!ptr.is_null(), "calloc failed");
-    ptr
-}
 
 fn capi_alloc(pool: *mut CymemPool, handle: *mut CymemHandle) -> *mut libc::c_void {
     // SAFETY: `pool` is live (made by the caller, destroyed after the loop);
@@ -46,8 +41,7 @@ fn capi_pair(c: &mut Criterion) {
     group.bench_function("raw", |b| {
         b.iter(|| {
             for _ in 0..PAIRS {
-                // SAFETY: freed once, right after it was allocated.
-                unsafe { libc::free(black_box(raw_calloc(BLOCK_BYTES))) };
+                raw_free(black_box(raw_calloc(BLOCK_BYTES)));
             }
         })
     });
@@ -107,8 +101,7 @@ fn capi_build_drop(c: &mut Criterion) {
         let mut blocks = Vec::with_capacity(BUILD_BLOCKS);
         b.iter(|| {
             blocks.extend((0..BUILD_BLOCKS).map(|_| raw_calloc(BLOCK_BYTES)));
-            // SAFETY: each block came from calloc and is freed once.
-            blocks.drain(..).for_each(|ptr| unsafe { libc::free(ptr) });
+            blocks.drain(..).for_each(raw_free);
         })
     });
     group.bench_function("pool_new", |b| {
@@ -129,13 +122,6 @@ fn capi_build_drop(c: &mut Criterion) {
         })
     });
     group.finish();
-}
-
-fn config() -> Criterion {
-    Criterion::default()
-        .sample_size(10)
-        .warm_up_time(Duration::from_millis(500))
-        .measurement_time(Duration::from_secs(3))
 }
 
 criterion_group! {

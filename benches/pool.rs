@@ -20,6 +20,9 @@ use std::time::{Duration, Instant};
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use cymem::{Handle, Pool};
 
+mod common;
+use common::{config, raw_calloc, raw_free};
+
 const BLOCKS: usize = 1_000_000;
 const BLOCK_BYTES: usize = 32;
 const MIXED_OPS: usize = 2_000_000;
@@ -54,19 +57,6 @@ fn permutation(len: usize) -> Vec<usize> {
         order.swap(i, rng.below(i + 1));
     }
     order
-}
-
-fn raw_calloc(bytes: usize) -> *mut u8 {
-    // SAFETY: calloc has no preconditions; null is checked below.
-    let ptr = unsafe { libc::calloc(1, bytes) }.cast::<u8>();
-    assert!(!ptr.is_null(), "calloc failed");
-    ptr
-}
-
-fn raw_free(ptr: *mut u8) {
-    // SAFETY: every pointer passed here came from `raw_calloc`/`libc::realloc`
-    // and is freed once.
-    unsafe { libc::free(ptr.cast()) }
 }
 
 /// Raw blocks with their frees, so that dropping them (outside the timed part
@@ -564,13 +554,6 @@ fn rollback(c: &mut Criterion) {
         b.iter_custom(|iters| time_end(&mut pool, iters, insert_zone, |pool, ()| pool.clear()))
     });
     group.finish();
-}
-
-fn config() -> Criterion {
-    Criterion::default()
-        .sample_size(10)
-        .warm_up_time(Duration::from_millis(500))
-        .measurement_time(Duration::from_secs(3))
 }
 
 criterion_group! {
