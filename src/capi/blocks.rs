@@ -182,10 +182,11 @@ impl<A: BlockAllocator> BlockMap for Blocks<A> {
             .remove(address)
             .ok_or(CymemStatus::InvalidPointer)?;
         let handle = Handle::<Unit>::from_parts(entry.index, entry.generation, self.pool.id());
-        let bytes = self.sizes[entry.index as usize];
+        let bytes = self.sizes.get(entry.index as usize).copied();
+        debug_assert!(bytes.is_some(), "M1: a live block has a size");
         let freed = self.pool.free(handle);
         debug_assert!(freed.is_ok(), "M2: an indexed block is live");
-        self.bytes -= bytes;
+        self.bytes -= bytes.unwrap_or(0);
         Ok(())
     }
 
@@ -210,9 +211,9 @@ impl<A: BlockAllocator> BlockMap for Blocks<A> {
         let kept = old_bytes.min(bytes);
         let copied = old_units.min(new_units) * UNIT;
         if copied > kept {
-            // SAFETY: the block now holds `new_units * UNIT >= copied` bytes
-            // (M1: `kept <= old_bytes <= old_units * UNIT`), and no reference
-            // into it is alive (the pool hands out none here).
+            // SAFETY: `kept < copied <= new_units * UNIT`, the bytes the block
+            // now holds (whatever `sizes` says), and no reference into it is
+            // alive (the pool hands out none here).
             unsafe { ptr.as_ptr().add(kept).write_bytes(0, copied - kept) };
         }
         if self.indexed && ptr != old_ptr {
