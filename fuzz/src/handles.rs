@@ -6,6 +6,7 @@
 use arbitrary::Arbitrary;
 use cymem::{Handle, Pool};
 
+use crate::capi::Edit;
 use crate::elem::{bytes_of, bytes_of_mut, fill_pattern, forge, Elem, HandleFields, Ty};
 use crate::model::{address, check_dead, Model};
 use crate::{MAX_LIVE_BYTES, MAX_OPS};
@@ -63,25 +64,6 @@ pub enum HandleOp {
         /// What to do with it.
         action: Action,
     },
-}
-
-/// A change to a handle's fields.
-#[derive(Arbitrary, Clone, Copy, Debug)]
-pub enum Edit {
-    /// None.
-    Keep,
-    /// Index plus a small delta.
-    Index(i8),
-    /// Generation plus a small delta.
-    Generation(i8),
-    /// Pool id plus a small delta.
-    PoolId(i8),
-    /// Any index.
-    SetIndex(u32),
-    /// Any generation.
-    SetGeneration(u32),
-    /// Any pool id.
-    SetPoolId(u64),
 }
 
 /// What is done with a probed handle, besides every read.
@@ -172,17 +154,7 @@ fn alloc<T: Elem>(pool: &mut Pool, model: &mut Model, len: usize, seed: u8) {
 
 fn edited(raw: [u8; 16], edit: Edit) -> [u8; 16] {
     let mut fields: HandleFields = bytemuck::cast(raw);
-    match edit {
-        Edit::Keep => {}
-        Edit::Index(delta) => fields.index = fields.index.wrapping_add_signed(delta.into()),
-        Edit::Generation(delta) => {
-            fields.generation = fields.generation.wrapping_add_signed(delta.into())
-        }
-        Edit::PoolId(delta) => fields.pool = fields.pool.wrapping_add_signed(delta.into()),
-        Edit::SetIndex(index) => fields.index = index,
-        Edit::SetGeneration(generation) => fields.generation = generation,
-        Edit::SetPoolId(pool) => fields.pool = pool,
-    }
+    edit.apply(&mut fields.index, &mut fields.generation, &mut fields.pool);
     bytemuck::cast(fields)
 }
 
