@@ -15,12 +15,12 @@
 //! (Measured with the table kept from a pool's first block and 24-byte
 //! entries; entries are now 16 bytes, and the table is built on a pool's
 //! first call by pointer, see `blocks.rs`.) A pair pays one insert and one
-//! remove; hashbrown spent about 150
-//! instructions on them. Addresses need no general-purpose hashing: they
-//! are distinct, 16-aligned and mostly close together, so one multiply
-//! (Fibonacci hashing) spreads them; without tombstones a remove leaves
-//! nothing behind to slow later probes; and a grown table comes from
-//! zeroed memory (an all-empty table), fresh pages instead of a fill loop.
+//! remove; hashbrown spent about 150 instructions on them. Addresses need
+//! no general-purpose hashing: they are distinct, 16-aligned and mostly
+//! close together, so one multiply (Fibonacci hashing) spreads them;
+//! without tombstones a remove leaves nothing behind to slow later probes;
+//! and a grown table comes from zeroed memory (an all-empty table), fresh
+//! pages instead of a fill loop.
 //!
 //! All safe code: a bug here can misreport a pointer as foreign, never
 //! reach memory, since the pool checks every handle taken from an entry.
@@ -106,7 +106,7 @@ impl AddressTable {
 
     /// Adds an entry for an address not in the table.
     ///
-    /// `try_reserve_one` must have made room since the last insert.
+    /// `try_reserve` must have made room for it (A3).
     pub(super) fn insert(&mut self, entry: Entry) {
         debug_assert!(entry.address != 0, "A2: no block lives at address 0");
         debug_assert!(
