@@ -217,9 +217,8 @@ unsafe impl BlockAllocator for DefaultAllocator {
 /// pointer, and the pointer `malloc` returned is stored just below the block
 /// so that `free` receives exactly it.
 ///
-/// The pair must behave like C's: `malloc(n)` returns null or `n` usable
-/// bytes, `free` accepts what `malloc` returned. If the pool is moved to or
-/// shared with other threads, the pair must be callable from them.
+/// Making one is `unsafe` ([`CAllocator::new`]): the pool's soundness rests
+/// on what the two functions do, which no type can express.
 ///
 /// # Examples
 ///
@@ -230,7 +229,8 @@ unsafe impl BlockAllocator for DefaultAllocator {
 /// #[repr(C, align(64))]
 /// struct CacheLine([u8; 64]);
 ///
-/// let mut pool = Pool::with_allocator(CAllocator::new(libc::malloc, libc::free));
+/// // SAFETY: libc's malloc/free are C's own pair, callable from any thread.
+/// let mut pool = Pool::with_allocator(unsafe { CAllocator::new(libc::malloc, libc::free) });
 /// let h = pool.alloc::<CacheLine>(2)?;
 /// let ptr = pool.as_ptr(h).unwrap();
 /// assert_eq!(ptr as usize % 64, 0);
@@ -246,16 +246,29 @@ pub struct CAllocator {
 impl CAllocator {
     /// Wraps a `malloc`/`free` pair.
     ///
+    /// # Safety
+    ///
+    /// The pair must behave as C's `malloc` and `free` do, for as long as
+    /// any pool holds this allocator:
+    /// - `malloc(n)` returns null or a pointer to at least `n` bytes that
+    ///   are readable, writable and not used by anyone else until passed to
+    ///   `free`; the pointer need not be aligned beyond one byte;
+    /// - `free(p)` accepts every pointer `malloc` returned, exactly once;
+    /// - neither unwinds, and both may be called from any thread
+    ///   (`CAllocator` is `Send + Sync`, so a pool on it may move to or be
+    ///   shared with other threads).
+    ///
     /// # Examples
     ///
     /// ```
     /// use cymem::CAllocator;
     ///
-    /// let c = CAllocator::new(libc::malloc, libc::free);
+    /// // SAFETY: libc's malloc/free are C's own pair, callable from any thread.
+    /// let c = unsafe { CAllocator::new(libc::malloc, libc::free) };
     /// let pool = cymem::Pool::with_allocator(c);
     /// assert!(pool.is_empty());
     /// ```
-    pub fn new(
+    pub unsafe fn new(
         malloc: unsafe extern "C" fn(usize) -> *mut c_void,
         free: unsafe extern "C" fn(*mut c_void),
     ) -> Self {
@@ -290,7 +303,8 @@ impl fmt::Debug for CAllocator {
 unsafe impl BlockAllocator for CAllocator {
     fn allocate_zeroed(&self, layout: Layout) -> Option<NonNull<u8>> {
         let request = Self::request_size(layout)?;
-        // SAFETY: `malloc` is C's contract: null or `request` usable bytes.
+        // SAFETY: `CAllocator::new`'s caller promised C's contract: null or
+        // `request` usable bytes.
         let raw = NonNull::new(unsafe { (self.malloc)(request) })?.cast::<u8>();
         let align = layout.align();
         let start = (raw.as_ptr().addr() + HEADER + align - 1) & !(align - 1);

@@ -78,7 +78,8 @@ impl<A: BlockAllocator> Pool<A> {
     /// ```
     /// use cymem::{CAllocator, Pool};
     ///
-    /// let mut pool = Pool::with_allocator(CAllocator::new(libc::malloc, libc::free));
+    /// // SAFETY: libc's malloc/free are C's own pair, callable from any thread.
+    /// let mut pool = Pool::with_allocator(unsafe { CAllocator::new(libc::malloc, libc::free) });
     /// let h = pool.alloc::<u16>(4)?;
     /// assert_eq!(pool[h], [0; 4]);
     /// # Ok::<(), cymem::PoolError>(())
@@ -615,24 +616,6 @@ impl<A: BlockAllocator> Pool<A> {
     pub fn as_mut_ptr<T: 'static>(&mut self, handle: Handle<T>) -> Option<*mut T> {
         // As in `as_ptr`: the slot's pointer, valid across later accesses.
         Some(self.table.resolve(handle)?.ptr.cast::<T>().as_ptr())
-    }
-
-    /// The id in this pool's handles (it changes on `clear`).
-    #[cfg(feature = "capi")]
-    pub(crate) fn id(&self) -> u64 {
-        self.table.pool_id()
-    }
-
-    /// Slots of the table, vacant ones included: the index a new slot gets.
-    #[cfg(feature = "capi")]
-    pub(crate) fn slot_count(&self) -> usize {
-        self.table.slot_count()
-    }
-
-    /// Index, generation and address of every live block.
-    #[cfg(feature = "capi")]
-    pub(crate) fn occupied(&self) -> impl Iterator<Item = (u32, u32, NonNull<u8>)> + '_ {
-        self.table.occupied()
     }
 
     /// Frees the block of an occupied slot, dropping its elements.

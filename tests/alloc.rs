@@ -7,7 +7,7 @@ mod common;
 use std::error::Error;
 
 use common::{iterations, FailingAllocator};
-use cymem::{BlockAllocator, CAllocator, Handle, Pool, PoolError};
+use cymem::{BlockAllocator, Handle, Pool, PoolError};
 
 #[derive(Clone, Copy, Debug, PartialEq, bytemuck::Zeroable)]
 struct Marker;
@@ -76,10 +76,7 @@ fn alloc_returns_zeroed_memory_for_many_types_and_lengths() {
 
 #[test]
 fn alloc_returns_zeroed_memory_from_c_malloc_which_does_not_zero() {
-    check_zeroed_for_many_types(&mut Pool::with_allocator(CAllocator::new(
-        libc::malloc,
-        libc::free,
-    )));
+    check_zeroed_for_many_types(&mut Pool::with_allocator(common::libc_allocator()));
 }
 
 #[test]
@@ -208,10 +205,7 @@ fn blocks_are_aligned_for_every_type_with_the_default_allocator() {
 
 #[test]
 fn blocks_are_aligned_for_every_type_with_c_malloc() {
-    check_aligned_for_every_type(&mut Pool::with_allocator(CAllocator::new(
-        libc::malloc,
-        libc::free,
-    )));
+    check_aligned_for_every_type(&mut Pool::with_allocator(common::libc_allocator()));
 }
 
 /// Contents and counts of a pool, to compare before and after an error.

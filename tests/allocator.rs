@@ -388,7 +388,8 @@ fn c_counts() -> (usize, usize, usize, usize) {
 }
 
 fn counting_c_pool() -> Pool<CAllocator> {
-    Pool::with_allocator(CAllocator::new(counting_malloc, counting_free))
+    // SAFETY: counting_malloc/counting_free forward to libc's pair.
+    Pool::with_allocator(unsafe { CAllocator::new(counting_malloc, counting_free) })
 }
 
 #[test]
@@ -446,7 +447,8 @@ fn c_allocator_frees_every_malloc_on_clear_and_drop() {
 #[test]
 fn c_allocator_with_a_null_malloc_gives_out_of_memory() {
     let _guard = c_test();
-    let mut pool = Pool::with_allocator(CAllocator::new(null_malloc, counting_free));
+    // SAFETY: null_malloc only ever returns null, which C's contract allows.
+    let mut pool = Pool::with_allocator(unsafe { CAllocator::new(null_malloc, counting_free) });
     let empty = pool.alloc::<u8>(0).unwrap();
     assert_eq!(pool.alloc::<u8>(1), Err(PoolError::OutOfMemory));
     assert_eq!(pool.realloc(empty, 5), Err(PoolError::OutOfMemory));

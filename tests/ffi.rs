@@ -7,7 +7,7 @@ mod common;
 use core::ffi::c_void;
 
 use common::iterations;
-use cymem::{BlockAllocator, CAllocator, Handle, Pool};
+use cymem::{BlockAllocator, Handle, Pool};
 
 #[derive(Clone, Copy, Debug, PartialEq, bytemuck::Zeroable, bytemuck::Pod)]
 #[repr(C)]
@@ -86,10 +86,7 @@ fn pointers_stay_put_while_other_blocks_come_and_go() {
 
 #[test]
 fn pointers_stay_put_while_other_blocks_come_and_go_with_c_malloc() {
-    check_pointers_stable(&mut Pool::with_allocator(CAllocator::new(
-        libc::malloc,
-        libc::free,
-    )));
+    check_pointers_stable(&mut Pool::with_allocator(common::libc_allocator()));
 }
 
 #[test]
@@ -147,7 +144,7 @@ fn memset_through_as_mut_ptr_fills_the_block() {
 
 #[test]
 fn memcpy_between_blocks_copies_structs() {
-    let mut pool = Pool::with_allocator(CAllocator::new(libc::malloc, libc::free));
+    let mut pool = Pool::with_allocator(common::libc_allocator());
     let points = [Point { x: 1.0, y: 2.0 }, Point { x: -3.5, y: 0.25 }];
     let src = pool.alloc_slice(&points).unwrap();
     let dst = pool.alloc::<Point>(2).unwrap();
@@ -168,7 +165,7 @@ fn memcpy_between_blocks_copies_structs() {
 
 #[test]
 fn memset_on_an_over_aligned_block_from_c_malloc() {
-    let mut pool = Pool::with_allocator(CAllocator::new(libc::malloc, libc::free));
+    let mut pool = Pool::with_allocator(common::libc_allocator());
     let h = pool.alloc::<Page>(2).unwrap();
     let ptr = pool.as_mut_ptr(h).unwrap();
     assert_eq!(ptr.addr() % 4096, 0);

@@ -4,7 +4,7 @@
 mod common;
 
 use common::{iterations, CountingAllocator, FailingAllocator};
-use cymem::{BlockAllocator, CAllocator, Handle, Pool, PoolError};
+use cymem::{BlockAllocator, Handle, Pool, PoolError};
 
 #[derive(Clone, Copy, Debug, PartialEq, bytemuck::Zeroable)]
 #[repr(C, align(64))]
@@ -56,10 +56,7 @@ fn grow_keeps_prefix_and_zeroes_tail() {
 
 #[test]
 fn grow_keeps_prefix_and_zeroes_tail_with_c_malloc() {
-    check_grow_keeps_prefix_and_zeroes_tail(&mut Pool::with_allocator(CAllocator::new(
-        libc::malloc,
-        libc::free,
-    )));
+    check_grow_keeps_prefix_and_zeroes_tail(&mut Pool::with_allocator(common::libc_allocator()));
 }
 
 #[test]
@@ -179,10 +176,7 @@ fn realloc_of_over_aligned_type_keeps_alignment_and_data() {
 
 #[test]
 fn realloc_of_over_aligned_type_keeps_alignment_and_data_with_c_malloc() {
-    check_over_aligned(&mut Pool::with_allocator(CAllocator::new(
-        libc::malloc,
-        libc::free,
-    )));
+    check_over_aligned(&mut Pool::with_allocator(common::libc_allocator()));
 }
 
 #[test]

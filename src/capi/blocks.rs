@@ -107,7 +107,7 @@ impl<A: BlockAllocator> Blocks<A> {
         addresses
             .try_reserve(self.pool.len())
             .map_err(out_of_memory)?;
-        for (index, generation, ptr) in self.pool.occupied() {
+        for (index, generation, ptr) in self.pool.table.occupied() {
             addresses.insert(Entry {
                 address: ptr.as_ptr().addr(),
                 index,
@@ -137,7 +137,7 @@ impl<A: BlockAllocator> BlockMap for Blocks<A> {
         let bytes = byte_size(number, elem_size)?;
         // Room first, for the size and the address of the block, so that no
         // step after the allocation can fail (M1, M2 on every path).
-        let new_slot = self.pool.slot_count();
+        let new_slot = self.pool.table.slot_count();
         self.sizes
             .try_reserve((new_slot + 1).saturating_sub(self.sizes.len()))
             .map_err(out_of_memory)?;
@@ -181,7 +181,8 @@ impl<A: BlockAllocator> BlockMap for Blocks<A> {
             .addresses
             .remove(address)
             .ok_or(CymemStatus::InvalidPointer)?;
-        let handle = Handle::<Unit>::from_parts(entry.index, entry.generation, self.pool.id());
+        let handle =
+            Handle::<Unit>::from_parts(entry.index, entry.generation, self.pool.table.pool_id());
         let bytes = self.sizes.get(entry.index as usize).copied();
         debug_assert!(bytes.is_some(), "M1: a live block has a size");
         let freed = self.pool.free(handle);
@@ -246,7 +247,7 @@ impl<A: BlockAllocator> BlockMap for Blocks<A> {
         Ok(Handle::from_parts(
             entry.index,
             entry.generation,
-            self.pool.id(),
+            self.pool.table.pool_id(),
         ))
     }
 

@@ -343,7 +343,8 @@ pub extern "C" fn cymem_pool_new() -> *mut CymemPool {
 ///
 /// `malloc_fn` behaves like C's `malloc`: it returns NULL or a pointer to at
 /// least the given number of bytes, aligned to 8, not otherwise in use until
-/// it is passed to `free_fn`; both may be called until the pool is destroyed.
+/// it is passed to `free_fn`; both may be called, from whichever thread uses
+/// the pool, until the pool is destroyed.
 ///
 /// # Examples
 ///
@@ -366,7 +367,9 @@ pub unsafe extern "C" fn cymem_pool_new_with(
 ) -> *mut CymemPool {
     match (malloc_fn, free_fn) {
         (Some(malloc), Some(free)) => {
-            let allocator = CAllocator::new(malloc, free);
+            // SAFETY: the caller promised the pair behaves as C's malloc/free
+            // (this function's `# Safety`), as `CAllocator::new` requires.
+            let allocator = unsafe { CAllocator::new(malloc, free) };
             new_pool(Backing::Custom(Blocks::new(Pool::with_allocator(
                 allocator,
             ))))

@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use cymem::BlockAllocator;
+use cymem::{BlockAllocator, CAllocator};
 
 /// What an allocator saw: calls, failures, and every block still live with
 /// the layout it was allocated with.
@@ -209,4 +209,11 @@ pub fn proptest_config() -> proptest::test_runner::Config {
         failure_persistence: None,
         ..proptest::test_runner::Config::default()
     }
+}
+
+/// libc's own `malloc`/`free` as a [`CAllocator`].
+#[allow(dead_code)] // not every test file uses it
+pub fn libc_allocator() -> CAllocator {
+    // SAFETY: libc's malloc/free are C's own pair, callable from any thread.
+    unsafe { CAllocator::new(libc::malloc, libc::free) }
 }
