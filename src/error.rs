@@ -4,8 +4,9 @@ use core::fmt;
 
 /// Why a pool operation failed.
 ///
-/// After any error the pool is unchanged: no block was allocated, freed or
-/// resized, and every handle that was valid before is still valid.
+/// After any error no block was allocated, freed or resized, and every
+/// handle that was valid before is still valid; only the pool's spare
+/// [`capacity`](crate::Pool::capacity) may have grown.
 ///
 /// # Examples
 ///
@@ -37,6 +38,9 @@ pub enum PoolError {
     /// rolled back or committed already, an outer mark was, the pool was
     /// cleared since, or it belongs to another pool.
     InvalidMark,
+    /// [`Pool::take`](crate::Pool::take) was given a block that does not
+    /// hold exactly one element; the block is left as it was.
+    NotOneElement,
 }
 
 impl fmt::Display for PoolError {
@@ -46,8 +50,9 @@ impl fmt::Display for PoolError {
             PoolError::SizeOverflow => "block size in bytes overflows isize::MAX",
             PoolError::OutOfMemory => "the allocator could not provide the block",
             PoolError::InvalidMark => "mark is not an outstanding mark of this pool",
+            PoolError::NotOneElement => "block does not hold exactly one element",
         })
     }
 }
 
-impl std::error::Error for PoolError {}
+impl core::error::Error for PoolError {}

@@ -1,5 +1,6 @@
 //! `Handle<T>`: a small, `Copy`, `Pod` key naming one block of a pool.
 
+use core::cmp::Ordering;
 use core::fmt;
 use core::hash::{Hash, Hasher};
 use core::marker::PhantomData;
@@ -8,14 +9,25 @@ use core::marker::PhantomData;
 ///
 /// A handle is 16 bytes of plain data: the slot index (`u32`), the slot's
 /// generation (`u32`) and the id of the pool that made it (`u64`). It is
-/// `Copy` and [`bytemuck::Pod`], so it can be stored anywhere — in
-/// long-lived structs, in files, inside other pool blocks — and any bit
-/// pattern is a valid value. A handle never dereferences by itself: only
-/// the pool that made it turns it into a slice, and only while its block is
-/// live. Every other handle (null, freed, stale, foreign, retyped, forged)
-/// makes lookups return `None` or [`PoolError::InvalidHandle`](crate::PoolError).
+/// `Copy` and [`bytemuck::Pod`], so it can be stored anywhere in memory — in
+/// long-lived structs, inside other pool blocks, in buffers shared with C —
+/// and any bit pattern is a valid value. A handle never dereferences by
+/// itself: only the pool that made it turns it into a slice, and only while
+/// its block is live. Every other handle (null, freed, stale, foreign,
+/// retyped, forged) makes lookups return `None` or
+/// [`PoolError::InvalidHandle`](crate::PoolError).
+///
+/// Handles are process-local: they name blocks of a pool in this process,
+/// and a pool cannot be saved and loaded, so writing a handle to a file
+/// keeps nothing worth reading back. A handle that does arrive from another
+/// process (a pipe, shared memory, a file) is rejected like a forged one:
+/// pool ids start at a random point in every process (`std` builds), so it
+/// almost surely carries an id no pool here has.
 ///
 /// All-zero bytes are [`Handle::NULL`], which is also the [`Default`].
+/// Handles order by slot index, then generation, then pool id: the handles
+/// of one pool sort in the order [`Pool::iter`](crate::Pool::iter) yields
+/// them, and work as keys of a `BTreeMap`.
 ///
 /// # Examples
 ///
@@ -84,7 +96,8 @@ impl<T> Handle<T> {
     /// assert!(Handle::<u8>::default().is_null());
     /// # Ok::<(), cymem::PoolError>(())
     /// ```
-    pub fn is_null(&self) -> bool {
+    #[must_use]
+    pub const fn is_null(&self) -> bool {
         self.index == 0 && self.generation == 0 && self.pool == 0
     }
 
@@ -115,6 +128,18 @@ impl<T> PartialEq for Handle<T> {
 }
 
 impl<T> Eq for Handle<T> {}
+
+impl<T> PartialOrd for Handle<T> {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl<T> Ord for Handle<T> {
+    fn cmp(&self, other: &Self) -> Ordering {
+        (self.index, self.generation, self.pool).cmp(&(other.index, other.generation, other.pool))
+    }
+}
 
 impl<T> Hash for Handle<T> {
     fn hash<H: Hasher>(&self, state: &mut H) {

@@ -31,6 +31,9 @@
 use core::alloc::Layout;
 use core::ptr::{self, NonNull};
 
+use alloc::vec::Vec;
+
+use crate::allocator::dangling;
 use crate::{BlockAllocator, PoolError};
 
 /// The largest block carved from a chunk.
@@ -39,6 +42,13 @@ const CLASSES: usize = MAX_CARVED / 16 + 1;
 const CHUNK_ALIGN: usize = 16;
 const FIRST_CHUNK: usize = 16 * 1024;
 const MAX_CHUNK: usize = 1024 * 1024;
+
+/// Whether a block of `size` bytes aligned to `align` is carved from a chunk
+/// when the allocator allows carving.
+#[inline]
+pub(crate) fn is_carvable(size: usize, align: usize) -> bool {
+    size != 0 && size <= MAX_CARVED && align <= CHUNK_ALIGN
+}
 
 /// A size class: `0` holds blocks of 1 to 8 bytes, `k > 0` of up to `16 k`.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -87,8 +97,7 @@ impl<A: BlockAllocator> Memory<A> {
     #[inline]
     pub(crate) fn class(layout: Layout) -> Option<Class> {
         let size = layout.size();
-        if !A::CARVE_SMALL_BLOCKS || size == 0 || size > MAX_CARVED || layout.align() > CHUNK_ALIGN
-        {
+        if !A::CARVE_SMALL_BLOCKS || !is_carvable(size, layout.align()) {
             return None;
         }
         Some(Class(if size <= 8 { 0 } else { size.div_ceil(16) }))
@@ -99,8 +108,7 @@ impl<A: BlockAllocator> Memory<A> {
     #[inline]
     pub(crate) fn allocate(&mut self, layout: Layout) -> Option<NonNull<u8>> {
         if layout.size() == 0 {
-            // Aligned, non-null (align >= 1), owns nothing: valid for zero-byte slices.
-            return NonNull::new(ptr::without_provenance_mut::<u8>(layout.align()));
+            return Some(dangling(layout));
         }
         let ptr = match Self::class(layout) {
             Some(class) => self.carve(class, layout.size())?,

@@ -22,10 +22,11 @@
 //! A [`Handle`] carries `(index, generation, pool id)`. [`Table::resolve`]
 //! accepts it only if
 //! 1. `index` is in bounds of `slots`,
-//! 2. the handle's pool id is this table's id — ids come from a global
-//!    64-bit counter and are never reused, so a handle of another pool (or of
-//!    this pool before a [`clear`](Table::clear)) is rejected
-//!    deterministically until 2^64 pools have been made,
+//! 2. the handle's pool id is this table's id — ids are unique within the
+//!    process and start at a random point in each (`src/pool_id.rs`), so a
+//!    handle of another pool (or of this pool before a
+//!    [`clear`](Table::clear)) is rejected deterministically until 2^64 - 1
+//!    pools have been made, and one from another process almost surely,
 //! 3. the slot's generation equals the handle's, and the slot is occupied
 //!    (a vacant slot's `type_index` is `NONE`, which indexes no type), so a
 //!    freed or reused slot rejects old handles,
@@ -70,62 +71,23 @@
 //! type-erased block wants its type tag and length beside the pointer in one
 //! 24-byte slot, so that `get` reads one slot and then the block.
 
-use core::alloc::Layout;
+use alloc::vec::Vec;
 use core::any::TypeId;
 use core::ptr::NonNull;
-use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::{Handle, PoolError};
+pub(crate) use crate::elem::{ElemType, Element};
+use crate::{memory, pool_id, Handle, PoolError};
 
-/// What a slot needs to know about its element type once `T` is erased.
-pub(crate) struct ElemType {
-    pub(crate) type_id: TypeId,
-    pub(crate) size: usize,
-    pub(crate) align: usize,
-    /// `drop_in_place` on `len` elements at `ptr`; `None` if `T` needs no drop.
-    pub(crate) drop_elements: Option<unsafe fn(NonNull<u8>, usize)>,
-}
-
-impl ElemType {
-    /// The layout a block of `len` elements was allocated with.
-    ///
-    /// # Safety
-    ///
-    /// - `Layout::array::<T>(len)` succeeded for the `T` this describes
-    ///   (I2 for an occupied slot's `len`).
-    pub(crate) unsafe fn layout(&self, len: usize) -> Layout {
-        debug_assert!(self.size.checked_mul(len).is_some());
-        // SAFETY: the caller promises `size * len` passed `Layout::array`, so
-        // it does not overflow and `align` is a power of two.
-        unsafe { Layout::from_size_align_unchecked(self.size * len, self.align) }
-    }
-}
-
-/// Gives every `'static` type one `ElemType` in static memory.
-pub(crate) trait Element: Sized + 'static {
-    const TYPE: &'static ElemType;
-}
-
-impl<T: 'static> Element for T {
-    const TYPE: &'static ElemType = &ElemType {
-        type_id: TypeId::of::<T>(),
-        size: core::mem::size_of::<T>(),
-        align: core::mem::align_of::<T>(),
-        drop_elements: if core::mem::needs_drop::<T>() {
-            Some(drop_elements::<T>)
-        } else {
-            None
-        },
-    };
-}
-
-/// # Safety
-///
-/// - `ptr` points to `len` initialised, aligned `T`s that are not used again.
-unsafe fn drop_elements<T>(ptr: NonNull<u8>, len: usize) {
-    let elements = core::ptr::slice_from_raw_parts_mut(ptr.cast::<T>().as_ptr(), len);
-    // SAFETY: the caller promises `len` initialised `T`s, dropped only here.
-    unsafe { core::ptr::drop_in_place(elements) }
+/// Whether teardown must visit a block of `len` elements of `elem`: to drop
+/// its elements, or to give its memory back to the allocator (carved blocks
+/// go with their chunks, zero-byte ones own nothing). The one rule behind
+/// `Table::to_visit`, applied wherever a block comes or goes; `carves` is the
+/// allocator's `CARVE_SMALL_BLOCKS`.
+#[inline]
+fn must_visit(carves: bool, elem: &ElemType, len: usize) -> bool {
+    let bytes = elem.size * len;
+    elem.drop_elements.is_some()
+        || (bytes != 0 && !(carves && memory::is_carvable(bytes, elem.align)))
 }
 
 /// A live block found by [`Table::resolve`].
@@ -152,22 +114,14 @@ struct Slot {
     type_index: u32,
 }
 
-const _: () = assert!(core::mem::size_of::<Slot>() == 24);
+// 24 bytes on 64-bit targets.
+const _: () = assert!(core::mem::size_of::<Slot>() == 2 * core::mem::size_of::<usize>() + 8);
 
 /// End of the free list.
 const NONE: u32 = u32::MAX;
 
 /// Slots are numbered by `u32`; `NONE` is not an index.
 const MAX_SLOTS: usize = NONE as usize;
-
-/// The source of pool ids. 0 is never given out: it is the id of `NULL`.
-static NEXT_POOL_ID: AtomicU64 = AtomicU64::new(1);
-
-fn new_pool_id() -> u64 {
-    // Relaxed: only uniqueness matters, and fetch_add gives it in any order.
-    // 2^64 ids are never exhausted in practice (584 years at one per ns).
-    NEXT_POOL_ID.fetch_add(1, Ordering::Relaxed)
-}
 
 fn is_type<T: 'static>(elem: &'static ElemType) -> bool {
     core::ptr::eq(elem, T::TYPE) || elem.type_id == TypeId::of::<T>()
@@ -183,19 +137,40 @@ pub(crate) struct Table {
     bytes: usize,
     /// Vacant slots off the free list for good (generation exhausted).
     retired: usize,
+    /// Live blocks that teardown must visit ([`must_visit`](Self::must_visit)).
+    to_visit: usize,
+    /// Whether the pool carves small blocks from chunks
+    /// ([`BlockAllocator::CARVE_SMALL_BLOCKS`](crate::BlockAllocator::CARVE_SMALL_BLOCKS)).
+    carves: bool,
 }
 
 impl Table {
-    pub(crate) fn new() -> Self {
+    /// An empty table; `carves` is the allocator's `CARVE_SMALL_BLOCKS`.
+    pub(crate) fn new(carves: bool) -> Self {
         Table {
             slots: Vec::new(),
             types: Vec::new(),
             free_head: NONE,
-            pool_id: new_pool_id(),
+            pool_id: pool_id::next(),
             live: 0,
             bytes: 0,
             retired: 0,
+            to_visit: 0,
+            carves,
         }
+    }
+
+    /// [`must_visit`] for this table's blocks.
+    #[inline]
+    fn must_visit(&self, elem: &ElemType, len: usize) -> bool {
+        must_visit(self.carves, elem, len)
+    }
+
+    /// Whether any live block must be visited when the table is torn down;
+    /// while not, `clear` and drop free only the chunks.
+    #[inline]
+    pub(crate) fn needs_visits(&self) -> bool {
+        self.to_visit > 0
     }
 
     /// The id handles of this table carry; it changes on [`clear`](Self::clear).
@@ -344,6 +319,7 @@ impl Table {
         };
         self.live += 1;
         self.bytes += core::mem::size_of::<T>() * len;
+        self.to_visit += usize::from(self.must_visit(T::TYPE, len));
         Handle::from_parts(index, generation, self.pool_id)
     }
 
@@ -372,6 +348,7 @@ impl Table {
         }
         self.live -= 1;
         self.bytes -= block.elem.size * block.len;
+        self.to_visit -= usize::from(self.must_visit(block.elem, block.len));
         block
     }
 
@@ -399,44 +376,86 @@ impl Table {
         slot.ptr = ptr;
         slot.len = len;
         self.bytes = self.bytes - elem.size * old.len + elem.size * len;
+        self.to_visit = self.to_visit - usize::from(self.must_visit(elem, old.len))
+            + usize::from(self.must_visit(elem, len));
         old
     }
 
-    /// Empties the table and returns every block it held; the caller now owns
-    /// them (I3). The table takes a fresh pool id, so every handle made
-    /// before is rejected by check 2, and slots start over at generation 1.
-    pub(crate) fn clear(&mut self) -> impl Iterator<Item = RawBlock> + '_ {
-        self.pool_id = new_pool_id();
+    /// Empties the table and returns every block that teardown must visit
+    /// ([`must_visit`]; `None` if none must); the caller now owns every block (I3). The
+    /// table takes a fresh pool id, so every handle made before is rejected
+    /// by check 2, and slots start over at generation 1.
+    pub(crate) fn clear(&mut self) -> Option<impl Iterator<Item = RawBlock> + '_> {
+        self.pool_id = pool_id::next();
         self.free_head = NONE;
         self.live = 0;
         self.bytes = 0;
         self.retired = 0;
-        let types = &self.types;
-        self.slots
+        let visit = core::mem::take(&mut self.to_visit) > 0;
+        let (slots, types, carves) = (&mut self.slots, &self.types, self.carves);
+        let blocks = slots
             .drain(..)
-            .filter(|slot| slot.generation & 1 == 1)
-            .map(|slot| RawBlock {
-                ptr: slot.ptr,
-                len: slot.len,
-                elem: types[slot.type_index as usize],
-            })
+            .filter_map(|slot| Self::block_of(types, &slot))
+            .filter(move |block| must_visit(carves, block.elem, block.len));
+        visit.then_some(blocks)
     }
 
-    /// Every occupied slot's block, leaving the table as it is; for `Drop`.
-    pub(crate) fn blocks(&self) -> impl Iterator<Item = RawBlock> + '_ {
-        self.slots
+    /// Every block that teardown must visit ([`must_visit`]; `None` if none
+    /// must), leaving the table as it is; for `Drop`.
+    pub(crate) fn blocks(&self) -> Option<impl Iterator<Item = RawBlock> + '_> {
+        debug_assert_eq!(
+            self.to_visit,
+            (self.slots.iter())
+                .filter_map(|slot| Self::block_of(&self.types, slot))
+                .filter(|block| self.must_visit(block.elem, block.len))
+                .count(),
+            "to_visit out of step with the slots"
+        );
+        let blocks = self
+            .slots
             .iter()
-            .filter(|slot| slot.generation & 1 == 1)
-            .map(|slot| RawBlock {
-                ptr: slot.ptr,
-                len: slot.len,
-                elem: self.types[slot.type_index as usize],
-            })
+            .filter_map(|slot| Self::block_of(&self.types, slot))
+            .filter(|block| self.must_visit(block.elem, block.len));
+        self.needs_visits().then_some(blocks)
+    }
+
+    /// The block of an occupied slot, as `clear` and `blocks` hand it over.
+    fn block_of(types: &[&'static ElemType], slot: &Slot) -> Option<RawBlock> {
+        (slot.generation & 1 == 1).then(|| RawBlock {
+            ptr: slot.ptr,
+            len: slot.len,
+            elem: types[slot.type_index as usize],
+        })
+    }
+
+    /// The index `T` has in `types`, if a block of `T` was ever allocated.
+    pub(crate) fn type_index<T: 'static>(&self) -> Option<u32> {
+        let position = self.types.iter().position(|&elem| is_type::<T>(elem))?;
+        Some(position as u32)
+    }
+
+    /// The handle, address and length of slot `index` if it is occupied by
+    /// a block of the type at `type_index` (any type if `None`).
+    ///
+    /// The block satisfies I1-I2 for that type until the table is next changed.
+    #[inline]
+    pub(crate) fn block_at<T>(
+        &self,
+        index: usize,
+        type_index: Option<u32>,
+    ) -> Option<(Handle<T>, NonNull<u8>, usize)> {
+        let slot = self.slots.get(index)?;
+        let occupied = slot.generation & 1 == 1;
+        if !occupied || type_index.is_some_and(|wanted| wanted != slot.type_index) {
+            return None;
+        }
+        // Indices fit in u32: `reserve_one` never lets `slots` pass MAX_SLOTS.
+        let handle = Handle::from_parts(index as u32, slot.generation, self.pool_id);
+        Some((handle, slot.ptr, slot.len))
     }
 
     /// Slots allocated in the table, vacant and retired ones included; a new
     /// slot gets this index.
-    #[cfg(any(test, feature = "capi"))]
     pub(crate) fn slot_count(&self) -> usize {
         self.slots.len()
     }
@@ -445,11 +464,10 @@ impl Table {
     /// C layer, which indexes blocks by address.
     #[cfg(feature = "capi")]
     pub(crate) fn occupied(&self) -> impl Iterator<Item = (u32, u32, NonNull<u8>)> + '_ {
-        // Indices fit in u32: `reserve_one` never lets `slots` pass MAX_SLOTS.
-        (0u32..)
-            .zip(&self.slots)
-            .filter(|(_, slot)| slot.generation & 1 == 1)
-            .map(|(index, slot)| (index, slot.generation, slot.ptr))
+        (0..self.slots.len()).filter_map(|index| {
+            let (handle, ptr, _) = self.block_at::<()>(index, None)?;
+            Some((handle.index, handle.generation, ptr))
+        })
     }
 
     /// Test hook: sets a slot's generation as if it had been reused so often.
@@ -469,6 +487,7 @@ unsafe impl Sync for Table {}
 #[cfg(test)]
 mod tests {
     use super::*;
+    use alloc::vec::Vec;
 
     fn insert_bytes(table: &mut Table) -> Handle<u8> {
         let type_index = table.reserve_one::<u8>().unwrap();
@@ -478,7 +497,7 @@ mod tests {
 
     #[test]
     fn freed_slot_is_reused_with_the_next_odd_generation() {
-        let mut table = Table::new();
+        let mut table = Table::new(true);
         let first = insert_bytes(&mut table);
         table.remove(table.resolve(first).unwrap().index);
         let second = insert_bytes(&mut table);
@@ -489,7 +508,7 @@ mod tests {
 
     #[test]
     fn exhausted_generation_retires_the_slot() {
-        let mut table = Table::new();
+        let mut table = Table::new(true);
         let first = insert_bytes(&mut table);
         table.remove(table.resolve(first).unwrap().index);
         // As if the slot had been reused 2^31 - 1 times: the next life is its last.
@@ -511,7 +530,7 @@ mod tests {
 
     #[test]
     fn even_generation_matching_a_vacant_slot_is_rejected() {
-        let mut table = Table::new();
+        let mut table = Table::new(true);
         let h = insert_bytes(&mut table);
         table.remove(table.resolve(h).unwrap().index);
         let forged = Handle::<u8>::from_parts(0, 2, table.pool_id);
@@ -520,9 +539,10 @@ mod tests {
 
     #[test]
     fn clear_changes_the_pool_id_and_restarts_slots() {
-        let mut table = Table::new();
+        let mut table = Table::new(true);
         let before = insert_bytes(&mut table);
-        assert_eq!(table.clear().count(), 1);
+        assert_eq!(table.clear().map_or(0, Iterator::count), 0); // nothing to visit
+        assert_eq!(table.len(), 0);
         let after = insert_bytes(&mut table);
         assert_eq!(
             (after.index, after.generation),
@@ -534,7 +554,7 @@ mod tests {
 
     #[test]
     fn reserve_counts_vacant_slots_and_capacity_skips_retired_ones() {
-        let mut table = Table::new();
+        let mut table = Table::new(true);
         let handles: Vec<_> = (0..4).map(|_| insert_bytes(&mut table)).collect();
         for h in &handles[..2] {
             table.remove(table.resolve(*h).unwrap().index);
@@ -557,7 +577,7 @@ mod tests {
 
     #[test]
     fn resolve_logged_matches_only_the_occupied_generation() {
-        let mut table = Table::new();
+        let mut table = Table::new(true);
         let h = insert_bytes(&mut table);
         assert_eq!(table.resolve_logged(h.index, h.generation), Some(0));
         assert_eq!(table.resolve_logged(h.index, h.generation + 2), None);

@@ -43,6 +43,8 @@
 //! pointers, and every entry is checked against its slot before its block
 //! is freed (`Table::resolve_logged`), so a stale entry is harmless.
 
+use alloc::vec::Vec;
+
 use crate::{BlockAllocator, Pool, PoolError};
 
 /// A position in a pool's allocation history, made by [`Pool::mark`];
@@ -65,6 +67,7 @@ use crate::{BlockAllocator, Pool, PoolError};
 /// assert!(pool.rollback(mark).is_err()); // a mark ends once
 /// # Ok::<(), cymem::PoolError>(())
 /// ```
+#[must_use = "a mark left unused keeps its zone open, and every allocation after it is logged"]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Mark {
     pool: u64,
@@ -229,6 +232,7 @@ impl<A: BlockAllocator> Pool<A> {
     /// assert!(pool.is_empty());
     /// # Ok::<(), cymem::PoolError>(())
     /// ```
+    #[must_use = "a mark left unused keeps its zone open, and every allocation after it is logged"]
     pub fn mark(&mut self) -> Result<Mark, PoolError> {
         self.zones.mark(self.table.pool_id())
     }
@@ -325,6 +329,12 @@ impl<A: BlockAllocator> Pool<A> {
     /// the pool, or by rolling back or committing a mark from outside the
     /// zone), there is nothing left to roll back: those calls decide.
     ///
+    /// The zone belongs to the pool, not to the place it is stored: if `f`
+    /// swaps the pool out (`core::mem::swap` or `replace` on its argument),
+    /// the zone stays open in the pool swapped out, which keeps logging its
+    /// allocations until that pool rolls back or commits an earlier mark,
+    /// is cleared, or is dropped; the pool swapped in is left alone.
+    ///
     /// # Errors
     ///
     /// [`PoolError::OutOfMemory`] if the mark cannot be recorded; `f` does
@@ -373,6 +383,7 @@ impl<A: BlockAllocator> Pool<A> {
     /// assert_eq!(pool.zone_depth(), 0);
     /// # Ok::<(), cymem::PoolError>(())
     /// ```
+    #[must_use]
     pub fn zone_depth(&self) -> usize {
         self.zones.depth()
     }
@@ -400,6 +411,7 @@ impl<A: BlockAllocator> Pool<A> {
     /// assert_eq!(pool.allocations_since(mark), None);
     /// # Ok::<(), cymem::PoolError>(())
     /// ```
+    #[must_use]
     pub fn allocations_since(&self, mark: Mark) -> Option<usize> {
         let position = self.zones.position(self.table.pool_id(), mark)?;
         Some(self.zones.since(position))

@@ -241,8 +241,8 @@ impl From<PoolError> for CymemStatus {
             PoolError::InvalidHandle => CymemStatus::InvalidHandle,
             PoolError::SizeOverflow => CymemStatus::SizeOverflow,
             PoolError::OutOfMemory => CymemStatus::OutOfMemory,
-            // No C function takes a mark.
-            PoolError::InvalidMark => CymemStatus::InvalidArgument,
+            // No C function takes a mark or moves a value out.
+            PoolError::InvalidMark | PoolError::NotOneElement => CymemStatus::InvalidArgument,
         }
     }
 }

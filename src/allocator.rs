@@ -28,32 +28,43 @@ use core::ptr::{self, NonNull};
 /// - if the implementor is `Send`/`Sync`, blocks may be allocated on one
 ///   thread and deallocated on another.
 ///
-/// The pool never calls either method with a zero-sized layout.
+/// # Zero-sized layouts
+///
+/// The pool never asks for zero bytes: such blocks get an aligned dangling
+/// pointer and never reach the allocator. `allocate_zeroed` is a safe
+/// method, though, so anyone may call it with a zero-sized layout, and an
+/// implementation must answer soundly: `None`, or a pointer aligned to
+/// `layout.align()` that `deallocate` accepts with the same layout
+/// ([`DefaultAllocator`] returns an aligned dangling pointer and ignores it on
+/// `deallocate`; [`CAllocator`] asks `malloc` for its header as for any block).
 ///
 /// # Examples
 ///
-/// A counting wrapper around the global allocator:
+/// A counting wrapper around the [`DefaultAllocator`], which also answers
+/// zero-sized layouts:
 ///
 /// ```
 /// use core::alloc::Layout;
 /// use core::ptr::NonNull;
 /// use std::sync::atomic::{AtomicUsize, Ordering};
-/// use cymem::{BlockAllocator, Pool};
+/// use cymem::{BlockAllocator, DefaultAllocator, Pool};
 ///
 /// #[derive(Default)]
 /// struct Counting { live: AtomicUsize }
 ///
-/// // SAFETY: forwards to the global allocator, which zeroes and aligns.
+/// // SAFETY: forwards every call to `DefaultAllocator`, which keeps the
+/// // trait's promises (zeroed, aligned, zero-sized layouts included).
 /// unsafe impl BlockAllocator for Counting {
 ///     fn allocate_zeroed(&self, layout: Layout) -> Option<NonNull<u8>> {
+///         let block = DefaultAllocator.allocate_zeroed(layout)?;
 ///         self.live.fetch_add(1, Ordering::Relaxed);
-///         // SAFETY: the pool never asks for zero bytes.
-///         NonNull::new(unsafe { std::alloc::alloc_zeroed(layout) })
+///         Some(block)
 ///     }
 ///     unsafe fn deallocate(&self, ptr: NonNull<u8>, layout: Layout) {
 ///         self.live.fetch_sub(1, Ordering::Relaxed);
-///         // SAFETY: the caller passes a block from `allocate_zeroed` with its layout.
-///         unsafe { std::alloc::dealloc(ptr.as_ptr(), layout) }
+///         // SAFETY: the caller passes a block of `allocate_zeroed` with its
+///         // layout, and every such block came from `DefaultAllocator`.
+///         unsafe { DefaultAllocator.deallocate(ptr, layout) }
 ///     }
 /// }
 ///
@@ -68,6 +79,23 @@ use core::ptr::{self, NonNull};
 pub unsafe trait BlockAllocator {
     /// Allocates `layout.size()` zeroed bytes aligned to `layout.align()`,
     /// or returns `None` if the memory cannot be provided.
+    ///
+    /// Sound for every layout, zero-sized ones included (see the trait docs).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use core::alloc::Layout;
+    /// use cymem::{BlockAllocator, DefaultAllocator};
+    ///
+    /// let layout = Layout::new::<[u32; 4]>();
+    /// let ptr = DefaultAllocator.allocate_zeroed(layout).unwrap();
+    /// // SAFETY: a live, zeroed 16-byte block, freed once with its layout.
+    /// unsafe {
+    ///     assert_eq!(ptr.cast::<[u32; 4]>().read(), [0; 4]);
+    ///     DefaultAllocator.deallocate(ptr, layout);
+    /// }
+    /// ```
     fn allocate_zeroed(&self, layout: Layout) -> Option<NonNull<u8>>;
 
     /// Frees a block.
@@ -77,6 +105,18 @@ pub unsafe trait BlockAllocator {
     /// - `ptr` was returned by `allocate_zeroed` (or `reallocate_zeroed`) on
     ///   this allocator with this `layout`;
     /// - it has not been deallocated since.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use core::alloc::Layout;
+    /// use cymem::{BlockAllocator, DefaultAllocator};
+    ///
+    /// let empty = Layout::new::<()>();
+    /// let ptr = DefaultAllocator.allocate_zeroed(empty).unwrap();
+    /// // SAFETY: `ptr` came from this allocator with this layout, freed once.
+    /// unsafe { DefaultAllocator.deallocate(ptr, empty) };
+    /// ```
     unsafe fn deallocate(&self, ptr: NonNull<u8>, layout: Layout);
 
     /// Resizes a block to `new_size` bytes, keeping the first
@@ -167,22 +207,27 @@ pub unsafe trait BlockAllocator {
 pub struct DefaultAllocator;
 
 // SAFETY: `alloc_zeroed` returns zeroed memory aligned to `layout.align()` or
-// null; `dealloc` gets the same layout, as the trait's caller promises.
+// null; a zero-sized layout gets an aligned dangling pointer, which owns
+// nothing and which `deallocate` ignores; `dealloc` gets the layout its
+// block was allocated with, as the trait's caller promises.
 unsafe impl BlockAllocator for DefaultAllocator {
     #[inline]
     fn allocate_zeroed(&self, layout: Layout) -> Option<NonNull<u8>> {
-        debug_assert!(
-            layout.size() != 0,
-            "zero-sized blocks never reach the allocator"
-        );
-        // SAFETY: the pool never asks for zero bytes (debug-asserted above).
-        NonNull::new(unsafe { std::alloc::alloc_zeroed(layout) })
+        if layout.size() == 0 {
+            return Some(dangling(layout));
+        }
+        // SAFETY: the size is not zero (checked above).
+        NonNull::new(unsafe { alloc::alloc::alloc_zeroed(layout) })
     }
 
     #[inline]
     unsafe fn deallocate(&self, ptr: NonNull<u8>, layout: Layout) {
-        // SAFETY: the caller passes a live block of `allocate_zeroed` with its layout.
-        unsafe { std::alloc::dealloc(ptr.as_ptr(), layout) }
+        if layout.size() == 0 {
+            return; // the dangling pointer of `allocate_zeroed`: nothing to free
+        }
+        // SAFETY: the caller passes a live block of `allocate_zeroed` with its
+        // layout, of non-zero size, so `alloc_zeroed` made it.
+        unsafe { alloc::alloc::dealloc(ptr.as_ptr(), layout) }
     }
 
     unsafe fn reallocate_zeroed(
@@ -191,9 +236,15 @@ unsafe impl BlockAllocator for DefaultAllocator {
         layout: Layout,
         new_size: usize,
     ) -> Option<NonNull<u8>> {
-        // SAFETY: the caller passes a live block with its layout and a
-        // non-zero `new_size` that fits a layout of this alignment.
-        let new = NonNull::new(unsafe { std::alloc::realloc(ptr.as_ptr(), layout, new_size) })?;
+        if layout.size() == 0 {
+            // The dangling pointer of a zero-sized layout: nothing to keep.
+            // SAFETY: the caller promises `new_size` fits a layout of this alignment.
+            let new_layout = unsafe { Layout::from_size_align_unchecked(new_size, layout.align()) };
+            return self.allocate_zeroed(new_layout);
+        }
+        // SAFETY: the caller passes a live block of non-zero size with its
+        // layout and a non-zero `new_size` that fits a layout of this alignment.
+        let new = NonNull::new(unsafe { alloc::alloc::realloc(ptr.as_ptr(), layout, new_size) })?;
         if new_size > layout.size() {
             // SAFETY: `realloc` kept `layout.size()` bytes; the tail up to
             // `new_size` is the block's and uninitialised: zero it.
@@ -206,6 +257,13 @@ unsafe impl BlockAllocator for DefaultAllocator {
     }
 
     const CARVE_SMALL_BLOCKS: bool = true;
+}
+
+/// An aligned, non-null pointer that owns nothing: a zero-byte block.
+#[inline]
+pub(crate) fn dangling(layout: Layout) -> NonNull<u8> {
+    // SAFETY: an alignment is a power of two, so never zero.
+    unsafe { NonNull::new_unchecked(ptr::without_provenance_mut::<u8>(layout.align())) }
 }
 
 /// A C library's private `malloc`/`free` pair as a [`BlockAllocator`]
