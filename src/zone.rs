@@ -67,6 +67,17 @@ use crate::{BlockAllocator, Pool, PoolError};
 /// assert!(pool.rollback(mark).is_err()); // a mark ends once
 /// # Ok::<(), cymem::PoolError>(())
 /// ```
+///
+/// A mark is `#[must_use]`: one made and dropped would keep its zone open
+/// for the life of the pool, so the compiler warns (here made an error):
+///
+/// ```compile_fail
+/// #![deny(unused_must_use)]
+/// fn open_a_zone(pool: &mut cymem::Pool) -> Result<(), cymem::PoolError> {
+///     pool.mark()?; // the mark is dropped: warning
+///     Ok(())
+/// }
+/// ```
 #[must_use = "a mark left unused keeps its zone open, and every allocation after it is logged"]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Mark {
