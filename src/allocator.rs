@@ -216,6 +216,9 @@ unsafe impl BlockAllocator for DefaultAllocator {
         if layout.size() == 0 {
             return Some(dangling(layout));
         }
+        if crate::pages::is_mapped(layout) {
+            return crate::pages::map(layout);
+        }
         // SAFETY: the size is not zero (checked above).
         NonNull::new(unsafe { alloc::alloc::alloc_zeroed(layout) })
     }
@@ -224,6 +227,10 @@ unsafe impl BlockAllocator for DefaultAllocator {
     unsafe fn deallocate(&self, ptr: NonNull<u8>, layout: Layout) {
         if layout.size() == 0 {
             return; // the dangling pointer of `allocate_zeroed`: nothing to free
+        }
+        if crate::pages::is_mapped(layout) {
+            // SAFETY: `allocate_zeroed` mapped this block for this layout.
+            return unsafe { crate::pages::unmap(ptr, layout) };
         }
         // SAFETY: the caller passes a live block of `allocate_zeroed` with its
         // layout, of non-zero size, so `alloc_zeroed` made it.
@@ -236,11 +243,22 @@ unsafe impl BlockAllocator for DefaultAllocator {
         layout: Layout,
         new_size: usize,
     ) -> Option<NonNull<u8>> {
-        if layout.size() == 0 {
-            // The dangling pointer of a zero-sized layout: nothing to keep.
-            // SAFETY: the caller promises `new_size` fits a layout of this alignment.
-            let new_layout = unsafe { Layout::from_size_align_unchecked(new_size, layout.align()) };
-            return self.allocate_zeroed(new_layout);
+        // SAFETY: the caller promises `new_size` fits a layout of this alignment.
+        let new_layout = unsafe { Layout::from_size_align_unchecked(new_size, layout.align()) };
+        if layout.size() == 0
+            || crate::pages::is_mapped(layout)
+            || crate::pages::is_mapped(new_layout)
+        {
+            // Not (only) the global allocator's: move the block.
+            let new = self.allocate_zeroed(new_layout)?;
+            // SAFETY: both blocks are live, distinct (or the old one holds
+            // no bytes), and at least this long.
+            unsafe {
+                ptr::copy_nonoverlapping(ptr.as_ptr(), new.as_ptr(), layout.size().min(new_size))
+            };
+            // SAFETY: the caller's block, with its layout, not used again.
+            unsafe { self.deallocate(ptr, layout) };
+            return Some(new);
         }
         // SAFETY: the caller passes a live block of non-zero size with its
         // layout and a non-zero `new_size` that fits a layout of this alignment.

@@ -13,6 +13,7 @@ mod error;
 mod handle;
 mod iter;
 mod memory;
+mod pages;
 mod pool;
 mod pool_id;
 mod release;

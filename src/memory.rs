@@ -41,7 +41,8 @@ pub(crate) const MAX_CARVED: usize = 256;
 const CLASSES: usize = MAX_CARVED / 16 + 1;
 const CHUNK_ALIGN: usize = 16;
 const FIRST_CHUNK: usize = 16 * 1024;
-const MAX_CHUNK: usize = 1024 * 1024;
+/// One huge page (`src/pages.rs`): chunks from the eighth on are each one.
+const MAX_CHUNK: usize = crate::pages::HUGE;
 
 /// Whether a block of `size` bytes aligned to `align` is carved from a chunk
 /// when the allocator allows carving.

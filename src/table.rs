@@ -76,7 +76,7 @@ use core::any::TypeId;
 use core::ptr::NonNull;
 
 pub(crate) use crate::elem::{ElemType, Element};
-use crate::{memory, pool_id, Handle, PoolError};
+use crate::{memory, pages, pool_id, Handle, PoolError};
 
 /// Whether teardown must visit a block of `len` elements of `elem`: to drop
 /// its elements, or to give its memory back to the allocator (carved blocks
@@ -191,12 +191,26 @@ impl Table {
     pub(crate) fn reserve(&mut self, additional: usize) -> Result<(), PoolError> {
         let vacant = self.slots.len() - self.live - self.retired;
         let new_slots = additional.saturating_sub(vacant);
-        if new_slots > MAX_SLOTS - self.slots.len() {
+        if new_slots > self.slots.capacity() - self.slots.len() {
+            self.grow(new_slots)?;
+        }
+        Ok(())
+    }
+
+    /// Room for `additional` more slots than `slots.len()`, never past
+    /// `MAX_SLOTS`. A table of 2 MiB or more asks for huge pages
+    /// (`src/pages.rs`): lookups spread over it then miss the TLB far less.
+    #[cold]
+    fn grow(&mut self, additional: usize) -> Result<(), PoolError> {
+        if additional > MAX_SLOTS - self.slots.len() {
             return Err(PoolError::OutOfMemory);
         }
         self.slots
-            .try_reserve(new_slots)
-            .map_err(|_| PoolError::OutOfMemory)
+            .try_reserve(additional)
+            .map_err(|_| PoolError::OutOfMemory)?;
+        let bytes = self.slots.capacity() * core::mem::size_of::<Slot>();
+        pages::advise_huge(self.slots.as_ptr().cast(), bytes);
+        Ok(())
     }
 
     /// Live blocks.
@@ -260,9 +274,9 @@ impl Table {
             if self.slots.len() >= MAX_SLOTS {
                 return Err(PoolError::OutOfMemory);
             }
-            self.slots
-                .try_reserve(1)
-                .map_err(|_| PoolError::OutOfMemory)?;
+            if self.slots.len() == self.slots.capacity() {
+                self.grow(1)?;
+            }
         }
         if let Some(type_index) = self.types.iter().position(|&elem| is_type::<T>(elem)) {
             return Ok(type_index as u32);
