@@ -1,0 +1,229 @@
+//! Fresh-process sampling, shared by `benches/fresh.rs` and
+//! `benches/client.rs`: every sample is a new child process, so that each
+//! variant starts with an empty heap and untouched pages, as a program does.
+//!
+//! The parent re-executes its own binary as
+//! `<exe> --child <workload> <variant> <full|quick>`; the child sets up its
+//! workload untimed, times only the measured phases with `Instant`, and prints
+//! `phase <name> <ns>` lines and one `check <u64>` line. The parent runs the
+//! samples interleaved (sample by sample, workload by workload, the variants
+//! in an order rotated by one per sample), checks that every variant of a
+//! workload printed the same checksum, and prints per-phase medians and their
+//! ratios to the first variant (raw libc), with the range of the per-sample
+//! ratios as a noise gauge.
+//!
+//! Quick mode (`-- --test`, as `cargo bench -- --test` passes, or
+//! `CYMEM_BENCH_QUICK=1`): one sample per variant at the reduced sizes the
+//! bench chooses; checksums are still compared. Full mode takes
+//! `CYMEM_BENCH_SAMPLES` samples per variant (default 11, at least 7). Other
+//! arguments not starting with `-` select the workloads whose name contains
+//! one of them.
+
+use std::collections::HashMap;
+use std::process::Command;
+use std::time::Instant;
+
+/// What one child measured.
+pub struct Sample {
+    /// Measured phases in order: name and nanoseconds.
+    pub phases: Vec<(&'static str, u64)>,
+    /// A checksum of the work done; equal across variants of a workload.
+    pub check: u64,
+}
+
+impl Sample {
+    pub fn new() -> Self {
+        Sample {
+            phases: Vec::new(),
+            check: 0,
+        }
+    }
+
+    /// Runs `f` and records its wall time as `phase`.
+    pub fn time<R>(&mut self, phase: &'static str, f: impl FnOnce() -> R) -> R {
+        let start = Instant::now();
+        let result = f();
+        let ns = start.elapsed().as_nanos() as u64;
+        self.phases.push((phase, ns));
+        result
+    }
+
+    /// Records a phase measured by the caller (for example a sum of parts).
+    pub fn record(&mut self, phase: &'static str, ns: u64) {
+        self.phases.push((phase, ns));
+    }
+}
+
+/// A fresh-process bench: its workloads, variants (the first is the
+/// baseline of the ratios) and the child's entry point.
+pub struct Bench {
+    pub title: &'static str,
+    pub workloads: &'static [&'static str],
+    pub variants: &'static [&'static str],
+    /// `run(workload, variant, quick)`: set up, time, return the sample.
+    pub run: fn(&str, &str, bool) -> Sample,
+}
+
+const DEFAULT_SAMPLES: usize = 11;
+const MIN_SAMPLES: usize = 7;
+
+/// The bench binary's `main`: a child measures one sample; the parent runs
+/// them all and prints the tables.
+pub fn main(bench: Bench) {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("--child") {
+        let [_, workload, variant, mode] = &args[..] else {
+            panic!("usage: --child <workload> <variant> <full|quick>")
+        };
+        let sample = (bench.run)(workload, variant, mode == "quick");
+        for (phase, ns) in &sample.phases {
+            println!("phase {phase} {ns}");
+        }
+        println!("check {}", sample.check);
+        return;
+    }
+    let quick = args.iter().any(|a| a == "--test")
+        || std::env::var("CYMEM_BENCH_QUICK").is_ok_and(|v| v == "1");
+    let filters: Vec<&str> = args
+        .iter()
+        .filter(|a| !a.starts_with('-'))
+        .map(String::as_str)
+        .collect();
+    let workloads: Vec<&str> = bench
+        .workloads
+        .iter()
+        .copied()
+        .filter(|w| filters.is_empty() || filters.iter().any(|f| w.contains(f)))
+        .collect();
+    let samples = if quick {
+        1
+    } else {
+        std::env::var("CYMEM_BENCH_SAMPLES")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(DEFAULT_SAMPLES)
+            .max(MIN_SAMPLES)
+    };
+    let exe = std::env::current_exe().expect("current_exe");
+    let mode = if quick { "quick" } else { "full" };
+    let variants = bench.variants;
+    // (workload, phase) in first-seen order; times[(workload, phase, variant)][sample].
+    let mut rows: Vec<(&str, &'static str)> = Vec::new();
+    let mut times: HashMap<(&str, &str, &str), Vec<u64>> = HashMap::new();
+    let started = Instant::now();
+    for sample in 0..samples {
+        for &workload in &workloads {
+            let mut checks: Vec<(&str, u64)> = Vec::new();
+            for k in 0..variants.len() {
+                let variant = variants[(sample + k) % variants.len()];
+                let out = Command::new(&exe)
+                    .args(["--child", workload, variant, mode])
+                    .output()
+                    .expect("spawn child");
+                let stdout = String::from_utf8_lossy(&out.stdout);
+                assert!(
+                    out.status.success(),
+                    "{workload}/{variant} failed: {}{}",
+                    stdout,
+                    String::from_utf8_lossy(&out.stderr)
+                );
+                for line in stdout.lines() {
+                    let words: Vec<&str> = line.split_whitespace().collect();
+                    match words[..] {
+                        ["phase", phase, ns] => {
+                            let phase: &'static str = leak_name(&mut rows, workload, phase);
+                            let ns: u64 = ns.parse().expect("ns");
+                            times
+                                .entry((workload, phase, variant))
+                                .or_default()
+                                .push(ns);
+                        }
+                        ["check", value] => checks.push((variant, value.parse().expect("check"))),
+                        _ => panic!("{workload}/{variant}: unexpected line {line:?}"),
+                    }
+                }
+            }
+            let first = checks[0].1;
+            assert!(
+                checks.iter().all(|&(_, c)| c == first),
+                "{workload}: variants disagree on the checksum: {checks:?}"
+            );
+        }
+    }
+    println!(
+        "\n{} ({mode} mode, {samples} sample(s) per variant, each a fresh process, \
+         variants interleaved; {:.1} s)",
+        bench.title,
+        started.elapsed().as_secs_f64()
+    );
+    print_table(variants, &rows, &times);
+}
+
+/// Registers `(workload, phase)` as a row if new; returns the phase name
+/// with a `'static` lifetime (each distinct name is leaked once).
+fn leak_name<'w>(
+    rows: &mut Vec<(&'w str, &'static str)>,
+    workload: &'w str,
+    phase: &str,
+) -> &'static str {
+    if let Some(&(_, name)) = rows.iter().find(|(w, p)| *w == workload && *p == phase) {
+        return name;
+    }
+    let name: &'static str = Box::leak(phase.to_owned().into_boxed_str());
+    rows.push((workload, name));
+    name
+}
+
+fn median(values: &[f64]) -> f64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let n = sorted.len();
+    if n % 2 == 1 {
+        sorted[n / 2]
+    } else {
+        (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0
+    }
+}
+
+fn print_table(
+    variants: &[&str],
+    rows: &[(&str, &'static str)],
+    times: &HashMap<(&str, &str, &str), Vec<u64>>,
+) {
+    let base = variants[0];
+    let mut header = String::from("| workload | phase |");
+    let mut rule = String::from("|---|---|");
+    for v in variants {
+        header += &format!(" {v} ms |");
+        rule += "---:|";
+    }
+    for v in &variants[1..] {
+        header += &format!(" {v}/{base} (per-sample min-max) |");
+        rule += "---|";
+    }
+    println!("{header}\n{rule}");
+    for &(workload, phase) in rows {
+        let series = |v: &str| -> Vec<f64> {
+            times
+                .get(&(workload, phase, v))
+                .map(|ns| ns.iter().map(|&n| n as f64 / 1e6).collect())
+                .unwrap_or_default()
+        };
+        let base_ms = series(base);
+        let mut line = format!("| {workload} | {phase} |");
+        for v in variants {
+            line += &format!(" {:.3} |", median(&series(v)));
+        }
+        for v in &variants[1..] {
+            let ms = series(v);
+            let per_sample: Vec<f64> = ms.iter().zip(&base_ms).map(|(a, b)| a / b).collect();
+            let lo = per_sample.iter().copied().fold(f64::INFINITY, f64::min);
+            let hi = per_sample.iter().copied().fold(0.0, f64::max);
+            line += &format!(
+                " **{:.2}** ({lo:.2}-{hi:.2}) |",
+                median(&ms) / median(&base_ms)
+            );
+        }
+        println!("{line}");
+    }
+}
