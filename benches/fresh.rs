@@ -209,7 +209,9 @@ fn fill_teardown(variant: &str, s: &Sizes, out: &mut Sample) {
 // ---------------------------------------------------------------- get
 
 /// Sums what `read` returns (byte 0 of block `i`, which is `i as u8`) over
-/// `passes` passes over `order`; generic, so `read` is inlined.
+/// `passes` passes over `order`; generic, so `read` is inlined. Never
+/// inlined itself, so that profiles show the measured loop by name.
+#[inline(never)]
 fn sum_passes(order: &[usize], passes: usize, read: impl Fn(usize) -> u8) -> u64 {
     let mut sum = 0u64;
     for _ in 0..passes {

@@ -5,12 +5,14 @@
 //! The parent re-executes its own binary as
 //! `<exe> --child <workload> <variant> <full|quick>`; the child sets up its
 //! workload untimed, times only the measured phases with `Instant`, and prints
-//! `phase <name> <ns>` lines and one `check <u64>` line. The parent runs the
+//! `phase <name> <ns>` lines, one `check <u64>` line and `info <text>` lines
+//! (sizes, printed once under the table). The parent runs the
 //! samples interleaved (sample by sample, workload by workload, the variants
 //! in an order rotated by one per sample), checks that every variant of a
 //! workload printed the same checksum, and prints per-phase medians and their
-//! ratios to the first variant (raw libc), with the range of the per-sample
-//! ratios as a noise gauge.
+//! ratios to the first variant (raw libc), then in brackets the median and
+//! range of the per-sample ratios (each sample's variants ran back to back,
+//! so these see the same machine load) as a noise gauge.
 //!
 //! Quick mode (`-- --test`, as `cargo bench -- --test` passes, or
 //! `CYMEM_BENCH_QUICK=1`): one sample per variant at the reduced sizes the
@@ -29,6 +31,8 @@ pub struct Sample {
     pub phases: Vec<(&'static str, u64)>,
     /// A checksum of the work done; equal across variants of a workload.
     pub check: u64,
+    /// Facts about the workload to print once under the table (sizes).
+    pub info: Vec<String>,
 }
 
 impl Sample {
@@ -36,6 +40,7 @@ impl Sample {
         Sample {
             phases: Vec::new(),
             check: 0,
+            info: Vec::new(),
         }
     }
 
@@ -80,6 +85,9 @@ pub fn main(bench: Bench) {
             println!("phase {phase} {ns}");
         }
         println!("check {}", sample.check);
+        for line in &sample.info {
+            println!("info {line}");
+        }
         return;
     }
     let quick = args.iter().any(|a| a == "--test")
@@ -110,6 +118,7 @@ pub fn main(bench: Bench) {
     // (workload, phase) in first-seen order; times[(workload, phase, variant)][sample].
     let mut rows: Vec<(&str, &'static str)> = Vec::new();
     let mut times: HashMap<(&str, &str, &str), Vec<u64>> = HashMap::new();
+    let mut info: Vec<String> = Vec::new();
     let started = Instant::now();
     for sample in 0..samples {
         for &workload in &workloads {
@@ -128,9 +137,11 @@ pub fn main(bench: Bench) {
                     String::from_utf8_lossy(&out.stderr)
                 );
                 for line in stdout.lines() {
-                    let words: Vec<&str> = line.split_whitespace().collect();
-                    match words[..] {
-                        ["phase", phase, ns] => {
+                    let (kind, rest) = line.split_once(' ').unwrap_or((line, ""));
+                    match kind {
+                        "phase" => {
+                            // The phase name may contain spaces; the time is last.
+                            let (phase, ns) = rest.rsplit_once(' ').expect("phase <name> <ns>");
                             let phase: &'static str = leak_name(&mut rows, workload, phase);
                             let ns: u64 = ns.parse().expect("ns");
                             times
@@ -138,7 +149,13 @@ pub fn main(bench: Bench) {
                                 .or_default()
                                 .push(ns);
                         }
-                        ["check", value] => checks.push((variant, value.parse().expect("check"))),
+                        "check" => checks.push((variant, rest.parse().expect("check"))),
+                        "info" => {
+                            let line = format!("{workload}: {rest}");
+                            if !info.contains(&line) {
+                                info.push(line);
+                            }
+                        }
                         _ => panic!("{workload}/{variant}: unexpected line {line:?}"),
                     }
                 }
@@ -157,6 +174,9 @@ pub fn main(bench: Bench) {
         started.elapsed().as_secs_f64()
     );
     print_table(variants, &rows, &times);
+    for line in info {
+        println!("{line}");
+    }
 }
 
 /// Registers `(workload, phase)` as a row if new; returns the phase name
@@ -198,7 +218,7 @@ fn print_table(
         rule += "---:|";
     }
     for v in &variants[1..] {
-        header += &format!(" {v}/{base} (per-sample min-max) |");
+        header += &format!(" {v}/{base} (per-sample: median; min-max) |");
         rule += "---|";
     }
     println!("{header}\n{rule}");
@@ -220,8 +240,9 @@ fn print_table(
             let lo = per_sample.iter().copied().fold(f64::INFINITY, f64::min);
             let hi = per_sample.iter().copied().fold(0.0, f64::max);
             line += &format!(
-                " **{:.2}** ({lo:.2}-{hi:.2}) |",
-                median(&ms) / median(&base_ms)
+                " **{:.2}** ({:.2}; {lo:.2}-{hi:.2}) |",
+                median(&ms) / median(&base_ms),
+                median(&per_sample)
             );
         }
         println!("{line}");
