@@ -498,8 +498,7 @@ fn client<S: Store>(s: &Sizes, out: &mut Sample) {
         drop(black_box(store));
     });
 
-    let total = out.phases.iter().map(|&(_, ns)| ns).sum();
-    out.record("total", total);
+    out.record_total("total");
     out.check = check;
     out.info = vec![format!(
         "{} documents, {} tokens, {} distinct words ({} of {} tokens inline), {} lookups by hash, {} map inserts and lookups",

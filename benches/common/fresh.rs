@@ -4,8 +4,11 @@
 //!
 //! The parent re-executes its own binary as
 //! `<exe> --child <workload> <variant> <full|quick>`; the child sets up its
-//! workload untimed, times only the measured phases with `Instant`, and prints
-//! `phase <name> <ns>` lines, one `check <u64>` line and `info <text>` lines
+//! workload untimed, times only the measured phases with `Instant` (wall
+//! time) and `CLOCK_PROCESS_CPUTIME_ID` (CPU time, user + system, which
+//! includes page faults but not the time other processes hold the CPU: the
+//! steadier figure on a loaded machine), and prints
+//! `phase <name> <wall ns> <cpu ns>` lines, one `check <u64>` line and `info <text>` lines
 //! (sizes, printed once under the table). The parent runs the
 //! samples interleaved (sample by sample, workload by workload, the variants
 //! in an order rotated by one per sample), checks that every variant of a
@@ -27,8 +30,8 @@ use std::time::Instant;
 
 /// What one child measured.
 pub struct Sample {
-    /// Measured phases in order: name and nanoseconds.
-    pub phases: Vec<(&'static str, u64)>,
+    /// Measured phases in order: name, wall and CPU nanoseconds.
+    pub phases: Vec<(&'static str, u64, u64)>,
     /// A checksum of the work done; equal across variants of a workload.
     pub check: u64,
     /// Facts about the workload to print once under the table (sizes).
@@ -44,18 +47,21 @@ impl Sample {
         }
     }
 
-    /// Runs `f` and records its wall time as `phase`.
+    /// Runs `f` and records its wall and CPU time as `phase`.
     pub fn time<R>(&mut self, phase: &'static str, f: impl FnOnce() -> R) -> R {
+        let cpu = cpu_ns();
         let start = Instant::now();
         let result = f();
-        let ns = start.elapsed().as_nanos() as u64;
-        self.phases.push((phase, ns));
+        let wall = start.elapsed().as_nanos() as u64;
+        self.phases.push((phase, wall, cpu_ns() - cpu));
         result
     }
 
-    /// Records a phase measured by the caller (for example a sum of parts).
-    pub fn record(&mut self, phase: &'static str, ns: u64) {
-        self.phases.push((phase, ns));
+    /// Records the sum of the phases so far as `phase`.
+    pub fn record_total(&mut self, phase: &'static str) {
+        let wall = self.phases.iter().map(|p| p.1).sum();
+        let cpu = self.phases.iter().map(|p| p.2).sum();
+        self.phases.push((phase, wall, cpu));
     }
 }
 
@@ -69,6 +75,9 @@ pub struct Bench {
     pub run: fn(&str, &str, bool) -> Sample,
 }
 
+/// `(workload, phase, variant)` -> one `(wall ns, CPU ns)` per sample.
+type Times<'a> = HashMap<(&'a str, &'a str, &'a str), Vec<(u64, u64)>>;
+
 const DEFAULT_SAMPLES: usize = 11;
 const MIN_SAMPLES: usize = 7;
 
@@ -81,8 +90,8 @@ pub fn main(bench: Bench) {
             panic!("usage: --child <workload> <variant> <full|quick>")
         };
         let sample = (bench.run)(workload, variant, mode == "quick");
-        for (phase, ns) in &sample.phases {
-            println!("phase {phase} {ns}");
+        for (phase, wall, cpu) in &sample.phases {
+            println!("phase {phase} {wall} {cpu}");
         }
         println!("check {}", sample.check);
         for line in &sample.info {
@@ -117,7 +126,7 @@ pub fn main(bench: Bench) {
     let variants = bench.variants;
     // (workload, phase) in first-seen order; times[(workload, phase, variant)][sample].
     let mut rows: Vec<(&str, &'static str)> = Vec::new();
-    let mut times: HashMap<(&str, &str, &str), Vec<u64>> = HashMap::new();
+    let mut times: Times = HashMap::new();
     let mut info: Vec<String> = Vec::new();
     let started = Instant::now();
     for sample in 0..samples {
@@ -140,14 +149,17 @@ pub fn main(bench: Bench) {
                     let (kind, rest) = line.split_once(' ').unwrap_or((line, ""));
                     match kind {
                         "phase" => {
-                            // The phase name may contain spaces; the time is last.
-                            let (phase, ns) = rest.rsplit_once(' ').expect("phase <name> <ns>");
+                            // The phase name may contain spaces; the times are last.
+                            let parsed = rest.rsplit_once(' ').and_then(|(rest, cpu)| {
+                                let (phase, wall) = rest.rsplit_once(' ')?;
+                                Some((phase, wall.parse().ok()?, cpu.parse().ok()?))
+                            });
+                            let (phase, wall, cpu) = parsed.expect("phase <name> <wall> <cpu>");
                             let phase: &'static str = leak_name(&mut rows, workload, phase);
-                            let ns: u64 = ns.parse().expect("ns");
                             times
                                 .entry((workload, phase, variant))
                                 .or_default()
-                                .push(ns);
+                                .push((wall, cpu));
                         }
                         "check" => checks.push((variant, rest.parse().expect("check"))),
                         "info" => {
@@ -173,7 +185,10 @@ pub fn main(bench: Bench) {
         bench.title,
         started.elapsed().as_secs_f64()
     );
-    print_table(variants, &rows, &times);
+    println!("\nwall time (Instant):");
+    print_table(variants, &rows, &times, |t| t.0);
+    println!("\nCPU time of the child (user + system):");
+    print_table(variants, &rows, &times, |t| t.1);
     for line in info {
         println!("{line}");
     }
@@ -208,7 +223,8 @@ fn median(values: &[f64]) -> f64 {
 fn print_table(
     variants: &[&str],
     rows: &[(&str, &'static str)],
-    times: &HashMap<(&str, &str, &str), Vec<u64>>,
+    times: &Times,
+    pick: fn(&(u64, u64)) -> u64,
 ) {
     let base = variants[0];
     let mut header = String::from("| workload | phase |");
@@ -226,7 +242,7 @@ fn print_table(
         let series = |v: &str| -> Vec<f64> {
             times
                 .get(&(workload, phase, v))
-                .map(|ns| ns.iter().map(|&n| n as f64 / 1e6).collect())
+                .map(|ns| ns.iter().map(|t| pick(t) as f64 / 1e6).collect())
                 .unwrap_or_default()
         };
         let base_ms = series(base);
@@ -247,4 +263,17 @@ fn print_table(
         }
         println!("{line}");
     }
+}
+
+/// CPU time of this process (all threads, user + system) in nanoseconds.
+fn cpu_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec; the clock id is a constant
+    // every Linux supports.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut ts) };
+    assert_eq!(rc, 0, "clock_gettime");
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }
