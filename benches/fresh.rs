@@ -89,8 +89,12 @@ fn permutation(len: usize) -> Vec<usize> {
 }
 
 /// A vector of `len` keys whose pages are already touched, then emptied.
+/// (`resize` writes every element; `vec![null; len]` would come from
+/// `calloc` and leave the pages untouched.)
 fn touched_vec<K: Copy>(len: usize, fill: K) -> Vec<K> {
-    let mut keys = vec![fill; len];
+    let mut keys = Vec::with_capacity(len);
+    keys.resize(len, fill);
+    black_box(&mut keys);
     keys.clear();
     keys
 }
