@@ -1,10 +1,12 @@
-//! What every criterion bench shares: the raw `calloc`/`free` baseline and
-//! the criterion settings.
+//! What the benches share: the raw `calloc`/`free` baseline, the criterion
+//! settings, and the fresh-process runner (`fresh.rs`).
 #![allow(dead_code)]
 
 use std::time::Duration;
 
 use criterion::Criterion;
+
+pub mod fresh;
 
 pub fn raw_calloc(bytes: usize) -> *mut u8 {
     // SAFETY: calloc has no preconditions; null is checked below.
