@@ -80,6 +80,9 @@ pub(crate) struct Memory<A: BlockAllocator> {
     bump: NonNull<u8>,
     remaining: usize,
     chunks: Vec<(NonNull<u8>, Layout)>,
+    /// Live blocks of the allocator's own ([`from_allocator`](Self::from_allocator)):
+    /// while 0, releasing the chunks frees every block.
+    allocator_blocks: usize,
 }
 
 impl<A: BlockAllocator> Memory<A> {
@@ -90,6 +93,7 @@ impl<A: BlockAllocator> Memory<A> {
             bump: NonNull::dangling(),
             remaining: 0,
             chunks: Vec::new(),
+            allocator_blocks: 0,
         }
     }
 
@@ -104,6 +108,19 @@ impl<A: BlockAllocator> Memory<A> {
         Some(Class(if size <= 8 { 0 } else { size.div_ceil(16) }))
     }
 
+    /// Whether a block of `layout` is the allocator's own: neither carved nor
+    /// zero-sized, so it must be given back one by one.
+    #[inline]
+    pub(crate) fn from_allocator(layout: Layout) -> bool {
+        layout.size() != 0 && Self::class(layout).is_none()
+    }
+
+    /// Live blocks of the allocator's own.
+    #[inline]
+    pub(crate) fn allocator_blocks(&self) -> usize {
+        self.allocator_blocks
+    }
+
     /// A block of `layout.size()` zeroed bytes aligned to `layout.align()`;
     /// an aligned dangling pointer if the layout is zero-sized.
     #[inline]
@@ -113,7 +130,11 @@ impl<A: BlockAllocator> Memory<A> {
         }
         let ptr = match Self::class(layout) {
             Some(class) => self.carve(class, layout.size())?,
-            None => self.allocator.allocate_zeroed(layout)?,
+            None => {
+                let block = self.allocator.allocate_zeroed(layout)?;
+                self.allocator_blocks += 1;
+                block
+            }
         };
         debug_assert_eq!(
             ptr.as_ptr().addr() % layout.align(),
@@ -142,8 +163,11 @@ impl<A: BlockAllocator> Memory<A> {
                 unsafe { ptr.cast::<*mut u8>().write(self.free[class.0]) };
                 self.free[class.0] = ptr.as_ptr();
             }
-            // SAFETY: not carved, so it came from the allocator with `layout`.
-            None => unsafe { self.allocator.deallocate(ptr, layout) },
+            None => {
+                self.allocator_blocks -= 1;
+                // SAFETY: not carved, so it came from the allocator with `layout`.
+                unsafe { self.allocator.deallocate(ptr, layout) }
+            }
         }
     }
 

@@ -85,7 +85,7 @@ impl<A: BlockAllocator> Pool<A> {
     #[must_use]
     pub fn with_allocator(allocator: A) -> Self {
         Pool {
-            table: Table::new(A::CARVE_SMALL_BLOCKS),
+            table: Table::new(),
             memory: Memory::new(allocator),
             zones: Zones::default(),
         }
@@ -519,10 +519,10 @@ impl<A: BlockAllocator> Pool<A> {
     /// ```
     pub fn clear(&mut self) {
         self.zones.clear();
+        let visit = self.must_visit_blocks();
         let blocks = self.table.clear();
-        // SAFETY: `clear` handed over every block (I3), each satisfying I1-I2,
-        // and listed every one that must be visited.
-        unsafe { teardown(&mut self.memory, blocks) };
+        // SAFETY: `clear` handed over every block (I3), each satisfying I1-I2.
+        unsafe { teardown(&mut self.memory, visit.then_some(blocks)) };
     }
 }
 

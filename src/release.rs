@@ -11,6 +11,13 @@ use crate::table::RawBlock;
 use crate::{BlockAllocator, Pool};
 
 impl<A: BlockAllocator> Pool<A> {
+    /// Whether teardown must walk the blocks: some may hold elements to drop,
+    /// or memory of the allocator's own. Otherwise freeing the chunks frees
+    /// everything, and a pool of a million small blocks drops in microseconds.
+    pub(crate) fn must_visit_blocks(&self) -> bool {
+        self.table.holds_droppable() || self.memory.allocator_blocks() > 0
+    }
+
     /// Frees the block of an occupied slot, dropping its elements.
     #[inline]
     pub(crate) fn free_slot(&mut self, index: usize) {
@@ -67,15 +74,29 @@ pub(crate) unsafe fn destroy<A: BlockAllocator>(
     }
 }
 
-/// Ends every block at once: destroys each of `blocks` (if given: those
-/// with elements to drop or memory of the allocator's own), then frees every
+/// The layout a block was allocated with.
+fn block_layout(block: &RawBlock) -> Layout {
+    // SAFETY: `block.len` passed `Layout::array` when the block was made (I2).
+    unsafe { block.elem.layout(block.len) }
+}
+
+/// Whether teardown must destroy a block one by one: to drop its elements,
+/// or to give its memory back to the allocator (carved blocks go with their
+/// chunks, zero-byte ones own nothing).
+fn must_visit<A: BlockAllocator>(block: &RawBlock) -> bool {
+    block.elem.drop_elements.is_some() || Memory::<A>::from_allocator(block_layout(block))
+}
+
+/// Ends every block at once: destroys each of `blocks` (if given) that has
+/// elements to drop or memory of the allocator's own, then frees every
 /// chunk. Continues past a panicking destructor (a second panic aborts, as
 /// in `Vec`).
 ///
 /// # Safety
 ///
-/// - every live block of `memory` that must be visited is in `blocks`; the
-///   caller owns them all (I3) and none is used again.
+/// - `blocks` is every live block of `memory`, or `None` if none has
+///   elements to drop or memory of the allocator's own; the caller owns them
+///   all (I3) and none is used again.
 pub(crate) unsafe fn teardown<A: BlockAllocator>(
     memory: &mut Memory<A>,
     blocks: Option<impl Iterator<Item = RawBlock>>,
@@ -102,15 +123,22 @@ pub(crate) unsafe fn teardown<A: BlockAllocator>(
             unsafe { self.memory.release_chunks() }
         }
     }
+    let blocks = blocks.map(|blocks| blocks.filter(must_visit::<A>));
     Finish { memory, blocks }.destroy_rest();
 }
 
 impl<A: BlockAllocator> Drop for Pool<A> {
     fn drop(&mut self) {
-        let blocks = self.table.blocks();
+        debug_assert_eq!(
+            self.memory.allocator_blocks(),
+            (self.table.blocks())
+                .filter(|block| Memory::<A>::from_allocator(block_layout(block)))
+                .count(),
+            "the allocator-block count is out of step with the slots"
+        );
+        let blocks = self.must_visit_blocks().then(|| self.table.blocks());
         // SAFETY: the table is dropped right after, so every block it still
-        // holds is owned here (I3) and never used again; `blocks` lists every
-        // one that must be visited.
+        // holds is owned here (I3) and never used again.
         unsafe { teardown(&mut self.memory, blocks) }
     }
 }

@@ -76,19 +76,7 @@ use core::any::TypeId;
 use core::ptr::NonNull;
 
 pub(crate) use crate::elem::{ElemType, Element};
-use crate::{memory, pages, pool_id, Handle, PoolError};
-
-/// Whether teardown must visit a block of `len` elements of `elem`: to drop
-/// its elements, or to give its memory back to the allocator (carved blocks
-/// go with their chunks, zero-byte ones own nothing). The one rule behind
-/// `Table::to_visit`, applied wherever a block comes or goes; `carves` is the
-/// allocator's `CARVE_SMALL_BLOCKS`.
-#[inline]
-fn must_visit(carves: bool, elem: &ElemType, len: usize) -> bool {
-    let bytes = elem.size * len;
-    elem.drop_elements.is_some()
-        || (bytes != 0 && !(carves && memory::is_carvable(bytes, elem.align)))
-}
+use crate::{pages, pool_id, Handle, PoolError};
 
 /// A live block found by [`Table::resolve`].
 #[derive(Debug, PartialEq, Eq)]
@@ -137,16 +125,11 @@ pub(crate) struct Table {
     bytes: usize,
     /// Vacant slots off the free list for good (generation exhausted).
     retired: usize,
-    /// Live blocks that teardown must visit ([`must_visit`](Self::must_visit)).
-    to_visit: usize,
-    /// Whether the pool carves small blocks from chunks
-    /// ([`BlockAllocator::CARVE_SMALL_BLOCKS`](crate::BlockAllocator::CARVE_SMALL_BLOCKS)).
-    carves: bool,
 }
 
 impl Table {
-    /// An empty table; `carves` is the allocator's `CARVE_SMALL_BLOCKS`.
-    pub(crate) fn new(carves: bool) -> Self {
+    /// An empty table.
+    pub(crate) fn new() -> Self {
         Table {
             slots: Vec::new(),
             types: Vec::new(),
@@ -155,22 +138,14 @@ impl Table {
             live: 0,
             bytes: 0,
             retired: 0,
-            to_visit: 0,
-            carves,
         }
     }
 
-    /// [`must_visit`] for this table's blocks.
-    #[inline]
-    fn must_visit(&self, elem: &ElemType, len: usize) -> bool {
-        must_visit(self.carves, elem, len)
-    }
-
-    /// Whether any live block must be visited when the table is torn down;
-    /// while not, `clear` and drop free only the chunks.
-    #[inline]
-    pub(crate) fn needs_visits(&self) -> bool {
-        self.to_visit > 0
+    /// Whether a live block may hold elements that need dropping: teardown
+    /// must then visit the blocks. Derived, not counted: a pool sees few
+    /// types, and this is asked only when the pool is cleared or dropped.
+    pub(crate) fn holds_droppable(&self) -> bool {
+        self.live > 0 && self.types.iter().any(|elem| elem.drop_elements.is_some())
     }
 
     /// The id handles of this table carry; it changes on [`clear`](Self::clear).
@@ -333,7 +308,6 @@ impl Table {
         };
         self.live += 1;
         self.bytes += core::mem::size_of::<T>() * len;
-        self.to_visit += usize::from(self.must_visit(T::TYPE, len));
         Handle::from_parts(index, generation, self.pool_id)
     }
 
@@ -362,7 +336,6 @@ impl Table {
         }
         self.live -= 1;
         self.bytes -= block.elem.size * block.len;
-        self.to_visit -= usize::from(self.must_visit(block.elem, block.len));
         block
     }
 
@@ -390,47 +363,28 @@ impl Table {
         slot.ptr = ptr;
         slot.len = len;
         self.bytes = self.bytes - elem.size * old.len + elem.size * len;
-        self.to_visit = self.to_visit - usize::from(self.must_visit(elem, old.len))
-            + usize::from(self.must_visit(elem, len));
         old
     }
 
-    /// Empties the table and returns every block that teardown must visit
-    /// ([`must_visit`]; `None` if none must); the caller now owns every block (I3). The
-    /// table takes a fresh pool id, so every handle made before is rejected
-    /// by check 2, and slots start over at generation 1.
-    pub(crate) fn clear(&mut self) -> Option<impl Iterator<Item = RawBlock> + '_> {
+    /// Empties the table and returns every block it held; the caller now
+    /// owns them (I3). The table takes a fresh pool id, so every handle made
+    /// before is rejected by check 2, and slots start over at generation 1.
+    /// Dropping the iterator early still empties the table.
+    pub(crate) fn clear(&mut self) -> impl Iterator<Item = RawBlock> + '_ {
         self.pool_id = pool_id::next();
         self.free_head = NONE;
         self.live = 0;
         self.bytes = 0;
         self.retired = 0;
-        let visit = core::mem::take(&mut self.to_visit) > 0;
-        let (slots, types, carves) = (&mut self.slots, &self.types, self.carves);
-        let blocks = slots
+        let (slots, types) = (&mut self.slots, &self.types);
+        slots
             .drain(..)
             .filter_map(|slot| Self::block_of(types, &slot))
-            .filter(move |block| must_visit(carves, block.elem, block.len));
-        visit.then_some(blocks)
     }
 
-    /// Every block that teardown must visit ([`must_visit`]; `None` if none
-    /// must), leaving the table as it is; for `Drop`.
-    pub(crate) fn blocks(&self) -> Option<impl Iterator<Item = RawBlock> + '_> {
-        debug_assert_eq!(
-            self.to_visit,
-            (self.slots.iter())
-                .filter_map(|slot| Self::block_of(&self.types, slot))
-                .filter(|block| self.must_visit(block.elem, block.len))
-                .count(),
-            "to_visit out of step with the slots"
-        );
-        let blocks = self
-            .slots
-            .iter()
-            .filter_map(|slot| Self::block_of(&self.types, slot))
-            .filter(|block| self.must_visit(block.elem, block.len));
-        self.needs_visits().then_some(blocks)
+    /// Every occupied slot's block, leaving the table as it is; for `Drop`.
+    pub(crate) fn blocks(&self) -> impl Iterator<Item = RawBlock> + '_ {
+        (self.slots.iter()).filter_map(|slot| Self::block_of(&self.types, slot))
     }
 
     /// The block of an occupied slot, as `clear` and `blocks` hand it over.
@@ -511,7 +465,7 @@ mod tests {
 
     #[test]
     fn freed_slot_is_reused_with_the_next_odd_generation() {
-        let mut table = Table::new(true);
+        let mut table = Table::new();
         let first = insert_bytes(&mut table);
         table.remove(table.resolve(first).unwrap().index);
         let second = insert_bytes(&mut table);
@@ -522,7 +476,7 @@ mod tests {
 
     #[test]
     fn exhausted_generation_retires_the_slot() {
-        let mut table = Table::new(true);
+        let mut table = Table::new();
         let first = insert_bytes(&mut table);
         table.remove(table.resolve(first).unwrap().index);
         // As if the slot had been reused 2^31 - 1 times: the next life is its last.
@@ -544,7 +498,7 @@ mod tests {
 
     #[test]
     fn even_generation_matching_a_vacant_slot_is_rejected() {
-        let mut table = Table::new(true);
+        let mut table = Table::new();
         let h = insert_bytes(&mut table);
         table.remove(table.resolve(h).unwrap().index);
         let forged = Handle::<u8>::from_parts(0, 2, table.pool_id);
@@ -553,10 +507,9 @@ mod tests {
 
     #[test]
     fn clear_changes_the_pool_id_and_restarts_slots() {
-        let mut table = Table::new(true);
+        let mut table = Table::new();
         let before = insert_bytes(&mut table);
-        assert_eq!(table.clear().map_or(0, Iterator::count), 0); // nothing to visit
-        assert_eq!(table.len(), 0);
+        assert_eq!(table.clear().count(), 1);
         let after = insert_bytes(&mut table);
         assert_eq!(
             (after.index, after.generation),
@@ -568,7 +521,7 @@ mod tests {
 
     #[test]
     fn reserve_counts_vacant_slots_and_capacity_skips_retired_ones() {
-        let mut table = Table::new(true);
+        let mut table = Table::new();
         let handles: Vec<_> = (0..4).map(|_| insert_bytes(&mut table)).collect();
         for h in &handles[..2] {
             table.remove(table.resolve(*h).unwrap().index);
@@ -591,7 +544,7 @@ mod tests {
 
     #[test]
     fn resolve_logged_matches_only_the_occupied_generation() {
-        let mut table = Table::new(true);
+        let mut table = Table::new();
         let h = insert_bytes(&mut table);
         assert_eq!(table.resolve_logged(h.index, h.generation), Some(0));
         assert_eq!(table.resolve_logged(h.index, h.generation + 2), None);
