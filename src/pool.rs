@@ -372,7 +372,9 @@ impl<A: BlockAllocator> Pool<A> {
     #[inline]
     pub fn free<T: 'static>(&mut self, handle: Handle<T>) -> Result<(), PoolError> {
         let found = self.table.resolve(handle).ok_or(PoolError::InvalidHandle)?;
-        self.free_slot(found.index);
+        // `resolve` checked the slot holds `T`s: the type is known statically.
+        let block = self.table.remove_as(found.index, T::TYPE);
+        self.release(block);
         Ok(())
     }
 

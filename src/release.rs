@@ -22,12 +22,17 @@ impl<A: BlockAllocator> Pool<A> {
     #[inline]
     pub(crate) fn free_slot(&mut self, index: usize) {
         let block = self.table.remove(index);
+        self.release(block);
+    }
+
+    /// Drops a block's elements and gives its memory back.
+    #[inline(always)]
+    pub(crate) fn release(&mut self, block: RawBlock) {
         if block.elem.drop_elements.is_some() {
-            // SAFETY: `remove` handed the block over (I3); it satisfies I1-I2.
+            // SAFETY: the table handed the block over (I3); it satisfies I1-I2.
             unsafe { destroy(&mut self.memory, block, 0) };
         } else {
-            // SAFETY: `block.len` passed `Layout::array` when the block was made (I2).
-            let layout = unsafe { block.elem.layout(block.len) };
+            let layout = block_layout(&block);
             // SAFETY: as above, the block is ours (I3); no element needs
             // dropping, so only the memory goes back, with its layout (I1).
             unsafe { self.memory.deallocate(block.ptr, layout) };

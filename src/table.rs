@@ -331,12 +331,25 @@ impl Table {
     /// now owns (I3). Retires the slot if its generation is exhausted.
     #[inline]
     pub(crate) fn remove(&mut self, index: usize) -> RawBlock {
+        let elem = self.types[self.slots[index].type_index as usize];
+        self.remove_as(index, elem)
+    }
+
+    /// [`remove`](Self::remove) of a slot whose element type is known to be
+    /// `elem` (a caller that resolved it for `T` passes `T::TYPE`, which the
+    /// compiler then folds into the size and drop checks that follow).
+    #[inline(always)]
+    pub(crate) fn remove_as(&mut self, index: usize, elem: &'static ElemType) -> RawBlock {
         let slot = &mut self.slots[index];
         debug_assert!(slot.generation & 1 == 1, "remove() on a vacant slot");
+        debug_assert!(
+            core::ptr::eq(self.types[slot.type_index as usize], elem)
+                || self.types[slot.type_index as usize].type_id == elem.type_id
+        );
         let block = RawBlock {
             ptr: slot.ptr,
             len: slot.len,
-            elem: self.types[slot.type_index as usize],
+            elem,
         };
         slot.ptr = NonNull::dangling();
         slot.type_index = NONE;
