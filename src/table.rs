@@ -113,13 +113,26 @@ const NONE: u32 = u32::MAX;
 const MAX_SLOTS: usize = NONE as usize;
 
 fn is_type<T: 'static>(elem: &'static ElemType) -> bool {
-    core::ptr::eq(elem, T::TYPE) || elem.type_id == TypeId::of::<T>()
+    elem.type_id == TypeId::of::<T>()
+}
+
+/// An entry of [`Table::types`]: the element type, with its `TypeId` beside
+/// the pointer, so that a lookup's type check compares 16 bytes it has
+/// already loaded with `TypeId::of::<T>()`, a constant, instead of following
+/// the pointer first. (Comparing the pointer with `T::TYPE` is no shortcut:
+/// the constant may be placed once per codegen unit, so equal types can have
+/// unequal pointers, and that comparison failed on every lookup of
+/// `benches/fresh.rs`'s `get`.)
+#[derive(Clone, Copy)]
+struct TypeEntry {
+    type_id: TypeId,
+    elem: &'static ElemType,
 }
 
 pub(crate) struct Table {
     slots: Vec<Slot>,
     /// Every element type a block of this table has had; slots index it.
-    types: Vec<&'static ElemType>,
+    types: Vec<TypeEntry>,
     free_head: u32,
     pool_id: u64,
     live: usize,
@@ -146,7 +159,7 @@ impl Table {
     /// must then visit the blocks. Derived, not counted: a pool sees few
     /// types, and this is asked only when the pool is cleared or dropped.
     pub(crate) fn holds_droppable(&self) -> bool {
-        self.live > 0 && self.types.iter().any(|elem| elem.drop_elements.is_some())
+        self.live > 0 && (self.types.iter()).any(|entry| entry.elem.drop_elements.is_some())
     }
 
     /// The id handles of this table carry; it changes on [`clear`](Self::clear).
@@ -229,15 +242,15 @@ impl Table {
         }
         // A vacant slot's `type_index` is `NONE`, out of bounds of `types`:
         // this lookup is also the "occupied" half of check 3.
-        let elem = *self.types.get(slot.type_index as usize)?;
-        if !is_type::<T>(elem) {
+        let entry = self.types.get(slot.type_index as usize)?;
+        if entry.type_id != TypeId::of::<T>() {
             return None;
         }
         debug_assert!(
             slot.generation & 1 == 1,
             "occupied slot with an even generation"
         );
-        debug_assert_eq!(slot.ptr.as_ptr().addr() % elem.align, 0);
+        debug_assert_eq!(slot.ptr.as_ptr().addr() % entry.elem.align, 0);
         Some(Resolved {
             index,
             ptr: slot.ptr,
@@ -269,13 +282,16 @@ impl Table {
                 self.grow(1)?;
             }
         }
-        if let Some(type_index) = self.types.iter().position(|&elem| is_type::<T>(elem)) {
-            return Ok(type_index as u32);
+        if let Some(type_index) = self.type_index::<T>() {
+            return Ok(type_index);
         }
         self.types
             .try_reserve(1)
             .map_err(|_| PoolError::OutOfMemory)?;
-        self.types.push(T::TYPE);
+        self.types.push(TypeEntry {
+            type_id: TypeId::of::<T>(),
+            elem: T::TYPE,
+        });
         Ok((self.types.len() - 1) as u32)
     }
 
@@ -296,7 +312,7 @@ impl Table {
         len: usize,
         type_index: u32,
     ) -> Handle<T> {
-        debug_assert!(is_type::<T>(self.types[type_index as usize]));
+        debug_assert!(is_type::<T>(self.types[type_index as usize].elem));
         debug_assert_eq!(ptr.as_ptr().addr() % core::mem::align_of::<T>(), 0);
         let (index, generation) = if self.free_head != NONE {
             let index = self.free_head;
@@ -331,7 +347,7 @@ impl Table {
     /// now owns (I3). Retires the slot if its generation is exhausted.
     #[inline]
     pub(crate) fn remove(&mut self, index: usize) -> RawBlock {
-        let elem = self.types[self.slots[index].type_index as usize];
+        let elem = self.types[self.slots[index].type_index as usize].elem;
         self.remove_as(index, elem)
     }
 
@@ -342,10 +358,7 @@ impl Table {
     pub(crate) fn remove_as(&mut self, index: usize, elem: &'static ElemType) -> RawBlock {
         let slot = &mut self.slots[index];
         debug_assert!(slot.generation & 1 == 1, "remove() on a vacant slot");
-        debug_assert!(
-            core::ptr::eq(self.types[slot.type_index as usize], elem)
-                || self.types[slot.type_index as usize].type_id == elem.type_id
-        );
+        debug_assert!(self.types[slot.type_index as usize].type_id == elem.type_id);
         let block = RawBlock {
             ptr: slot.ptr,
             len: slot.len,
@@ -382,7 +395,7 @@ impl Table {
     ) -> RawBlock {
         let slot = &mut self.slots[index];
         debug_assert!(slot.generation & 1 == 1, "replace() on a vacant slot");
-        let elem = self.types[slot.type_index as usize];
+        let elem = self.types[slot.type_index as usize].elem;
         debug_assert_eq!(ptr.as_ptr().addr() % elem.align, 0);
         let old = RawBlock {
             ptr: slot.ptr,
@@ -417,17 +430,18 @@ impl Table {
     }
 
     /// The block of an occupied slot, as `clear` and `blocks` hand it over.
-    fn block_of(types: &[&'static ElemType], slot: &Slot) -> Option<RawBlock> {
+    fn block_of(types: &[TypeEntry], slot: &Slot) -> Option<RawBlock> {
         (slot.generation & 1 == 1).then(|| RawBlock {
             ptr: slot.ptr,
             len: slot.len,
-            elem: types[slot.type_index as usize],
+            elem: types[slot.type_index as usize].elem,
         })
     }
 
     /// The index `T` has in `types`, if a block of `T` was ever allocated.
     pub(crate) fn type_index<T: 'static>(&self) -> Option<u32> {
-        let position = self.types.iter().position(|&elem| is_type::<T>(elem))?;
+        let wanted = TypeId::of::<T>();
+        let position = (self.types.iter()).position(|entry| entry.type_id == wanted)?;
         Some(position as u32)
     }
 
