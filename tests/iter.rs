@@ -199,11 +199,12 @@ fn retain_frees_exactly_the_rejected_blocks_and_drops_them_once() {
     let mut pool = Pool::with_allocator(allocator);
     let drops = Arc::new(AtomicUsize::new(0));
     let n = iterations(40, 10);
+    // Other types first, so the `Counted` blocks fill the slots to the end.
+    let bytes = pool.alloc_slice(&[7u8; 9]).unwrap();
+    let words = pool.alloc::<u64>(3).unwrap();
     let handles: Vec<_> = (0..n)
         .map(|i| pool.insert(counted(i, &drops)).unwrap())
         .collect();
-    let bytes = pool.alloc_slice(&[7u8; 9]).unwrap();
-    let words = pool.alloc::<u64>(3).unwrap();
     let mut visited = Vec::new();
     pool.retain::<Counted>(|h, block| {
         assert_eq!(block.len(), 1);
@@ -229,6 +230,20 @@ fn retain_frees_exactly_the_rejected_blocks_and_drops_them_once() {
     drop(pool);
     assert_eq!(drops.load(Ordering::SeqCst), n, "every value dropped once");
     assert_eq!(tracker.live_blocks(), 0);
+}
+
+#[test]
+fn retain_visits_every_slot_first_and_last_included() {
+    let mut pool = Pool::new();
+    let handles: Vec<_> = (0..5u32).map(|i| pool.insert(i).unwrap()).collect();
+    let mut visited = Vec::new();
+    pool.retain::<u32>(|h, _| {
+        visited.push(h);
+        false
+    });
+    assert_eq!(visited, handles);
+    assert!(pool.is_empty());
+    assert!(handles.iter().all(|&h| !pool.contains(h)));
 }
 
 #[test]
