@@ -528,3 +528,46 @@ fn handles_work_as_btree_map_keys() {
     );
     assert_eq!(map.len(), pool.len());
 }
+
+/// A value whose destructor panics if `panics` is set; counts its drops.
+struct Bomb {
+    panics: bool,
+    drops: Arc<AtomicUsize>,
+}
+
+impl Drop for Bomb {
+    fn drop(&mut self) {
+        self.drops.fetch_add(1, Ordering::SeqCst);
+        if self.panics {
+            panic!("bomb destructor panics");
+        }
+    }
+}
+
+#[test]
+fn retain_whose_freed_destructor_panics_still_gives_the_memory_back() {
+    let (allocator, tracker) = CountingAllocator::new();
+    let mut pool = Pool::with_allocator(allocator);
+    let drops = Arc::new(AtomicUsize::new(0));
+    let bomb = |panics| Bomb {
+        panics,
+        drops: Arc::clone(&drops),
+    };
+    let handles = [
+        pool.insert(bomb(false)).unwrap(),
+        pool.insert(bomb(true)).unwrap(),
+        pool.insert(bomb(false)).unwrap(),
+    ];
+    let result = catch_unwind(AssertUnwindSafe(|| pool.retain::<Bomb>(|_, _| false)));
+    assert!(result.is_err(), "the destructor's panic propagates");
+    // Blocks 0 and 1 were freed (1's memory too, by the drop guard); 2 kept.
+    assert_eq!(drops.load(Ordering::SeqCst), 2);
+    assert!(!pool.contains(handles[0]) && !pool.contains(handles[1]));
+    assert!(pool.contains(handles[2]));
+    assert_eq!((pool.len(), tracker.live_blocks()), (1, 1));
+    let taken = pool.take(handles[2]).unwrap();
+    assert_eq!((pool.len(), tracker.live_blocks()), (0, 0));
+    drop(taken);
+    drop(pool);
+    assert_eq!(drops.load(Ordering::SeqCst), 3);
+}
