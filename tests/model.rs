@@ -2,12 +2,18 @@
 //! model (the live blocks' handles and contents), compared after every step.
 //!
 //! The generators reach every branch: length 0, zero-sized `T`, grow, shrink,
-//! same size, clear, writes, `get_disjoint_mut`, forged bits, another pool's
-//! handles, retyped and stale handles, and allocator failures. The failing
+//! same size, clear, writes, `get_disjoint_mut`, `take` (of one, none or
+//! many elements), `retain`, `iter_mut`, forged bits, another pool's
+//! handles, retyped and stale handles (`take` tried on each), and allocator
+//! failures. `iter` of every kind is compared with the model after every
+//! step: the live blocks of that kind, in the order their handles sort. The failing
 //! allocator counts blocks, so after every step the allocator's live blocks
 //! must be exactly the model's non-empty blocks, and none after the drop.
 
 mod common;
+// `take`, `retain`, `iter_mut` and the `iter` check, in tests/model/walk.rs.
+#[path = "model/walk.rs"]
+mod walk;
 
 use std::sync::Arc;
 
@@ -94,6 +100,20 @@ enum Op {
         seed: u8,
     },
     Clear,
+    Take {
+        pick: Index,
+    },
+    /// `retain` of one kind, keeping the blocks [`keeps`] says.
+    Retain {
+        kind: Kind,
+        seed: u8,
+    },
+    /// `iter_mut` of one kind, writing the pattern of `seed + k` into the
+    /// `k`-th block.
+    IterMut {
+        kind: Kind,
+        seed: u8,
+    },
     /// Arbitrary bits.
     Forged {
         words: [u32; 4],
@@ -127,7 +147,7 @@ fn kind() -> impl Strategy<Value = Kind> {
 }
 
 fn len() -> impl Strategy<Value = usize> {
-    prop_oneof![2 => Just(0usize), 6 => 1..40usize]
+    prop_oneof![2 => Just(0usize), 1 => Just(1usize), 6 => 1..40usize]
 }
 
 fn fail() -> impl Strategy<Value = bool> {
@@ -176,6 +196,9 @@ fn op() -> impl Strategy<Value = Op> {
         3 => (any::<Index>(), any::<Index>(), any::<u8>())
             .prop_map(|(a, b, seed)| Op::Disjoint { a, b, seed }),
         1 => Just(Op::Clear),
+        3 => any::<Index>().prop_map(|pick| Op::Take { pick }),
+        1 => (kind(), any::<u8>()).prop_map(|(kind, seed)| Op::Retain { kind, seed }),
+        1 => (kind(), any::<u8>()).prop_map(|(kind, seed)| Op::IterMut { kind, seed }),
         2 => (any::<[u32; 4]>(), kind()).prop_map(|(words, kind)| Op::Forged { words, kind }),
         4 => mixed,
         2 => any::<Index>().prop_map(|pick| Op::Foreign { pick }),
@@ -201,6 +224,7 @@ where
     assert!(pool.as_ptr(handle).is_none(), "{handle:?} gives a pointer");
     assert!(pool.get_disjoint_mut([handle]).is_none());
     assert_eq!(pool.realloc(handle, 1), Err(PoolError::InvalidHandle));
+    assert_eq!(pool.take(handle).err(), Some(PoolError::InvalidHandle));
     assert_eq!(pool.free(handle), Err(PoolError::InvalidHandle));
 }
 
@@ -369,6 +393,13 @@ impl Harness {
                     self.bury(block);
                 }
             }
+            Op::Take { pick } => {
+                if !self.live.is_empty() {
+                    self.take(pick.index(self.live.len()));
+                }
+            }
+            Op::Retain { kind, seed } => self.retain(kind, seed),
+            Op::IterMut { kind, seed } => self.iter_mut(kind, seed),
             Op::Forged { words, kind } => check_bits(&mut self.pool, &self.live, words, kind),
             Op::Mixed {
                 pick,
@@ -536,6 +567,7 @@ impl Harness {
                 Block::Unit(h, len) => assert_eq!(pool.get(*h).map(<[()]>::len), Some(*len)),
             }
         }
+        self.check_iter();
         for &(kind, words) in &self.dead {
             let contained = match kind {
                 Kind::U8 => pool.contains(bytemuck::cast::<_, Handle<u8>>(words)),

@@ -1,7 +1,8 @@
 //! Model test for zones: random sequences of allocations, owned values,
-//! frees, reallocs, writes, marks, rollbacks, commits, closure zones (some
-//! panicking) and clears, run against a pool and a plain model, compared
-//! after every step.
+//! frees, reallocs, writes, `take`, `retain`, `iter_mut`, marks, rollbacks,
+//! commits, closure zones (some panicking) and clears, run against a pool and
+//! a plain model, compared after every step (`iter` included: the live
+//! blocks of each type, in the order their handles sort).
 //!
 //! The model keeps every block ever allocated in allocation order, so "the
 //! blocks allocated after a mark" are a suffix of it: a mark is a position in
@@ -72,11 +73,41 @@ impl Record {
 /// An operation that may also run inside a closure zone.
 #[derive(Clone, Debug)]
 enum Step {
-    Alloc { len: usize, fail: bool },
-    Insert { text: String, fail: bool },
-    Free { pick: Index },
-    Realloc { pick: Index, len: usize },
-    Write { pick: Index, seed: u8 },
+    Alloc {
+        len: usize,
+        fail: bool,
+    },
+    Insert {
+        text: String,
+        fail: bool,
+    },
+    Free {
+        pick: Index,
+    },
+    Realloc {
+        pick: Index,
+        len: usize,
+    },
+    Write {
+        pick: Index,
+        seed: u8,
+    },
+    /// `take` of a live record, or of any record ever made (`any`).
+    Take {
+        pick: Index,
+        any: bool,
+    },
+    /// `retain` of the bytes or the owned blocks, keeping those for which
+    /// [`keeps`] of the seed and handle is true, and writing to them.
+    Retain {
+        bytes: bool,
+        seed: u8,
+    },
+    /// `iter_mut` over the bytes blocks, writing the pattern of `seed`
+    /// (or only reading, compared with the model).
+    IterMut {
+        seed: Option<u8>,
+    },
 }
 
 #[derive(Clone, Debug)]
@@ -91,7 +122,12 @@ enum Op {
 }
 
 fn step() -> impl Strategy<Value = Step> {
-    let len = prop_oneof![1 => Just(0usize), 4 => 1..64usize, 1 => 200..400usize];
+    let len = prop_oneof![
+        1 => Just(0usize),
+        1 => Just(1usize),
+        4 => 1..64usize,
+        1 => 200..400usize,
+    ];
     let fail = prop::bool::weighted(0.1);
     prop_oneof![
         4 => (len.clone(), fail).prop_map(|(len, fail)| Step::Alloc { len, fail }),
@@ -99,7 +135,19 @@ fn step() -> impl Strategy<Value = Step> {
         2 => any::<Index>().prop_map(|pick| Step::Free { pick }),
         2 => (any::<Index>(), len).prop_map(|(pick, len)| Step::Realloc { pick, len }),
         2 => (any::<Index>(), any::<u8>()).prop_map(|(pick, seed)| Step::Write { pick, seed }),
+        2 => (any::<Index>(), any::<bool>()).prop_map(|(pick, any)| Step::Take { pick, any }),
+        1 => (any::<bool>(), any::<u8>()).prop_map(|(bytes, seed)| Step::Retain { bytes, seed }),
+        1 => prop::option::of(any::<u8>()).prop_map(|seed| Step::IterMut { seed }),
     ]
+}
+
+/// The predicate of `Step::Retain`: a bit of the handle's bits mixed with
+/// the seed, so every seed keeps another subset.
+fn keeps<T: 'static>(seed: u8, handle: Handle<T>) -> bool {
+    let words: [u32; 4] = bytemuck::cast(handle);
+    let mixed =
+        words[0].wrapping_mul(0x9e37_79b9) ^ words[1] ^ u32::from(seed).wrapping_mul(0x85eb_ca6b);
+    mixed.count_ones().is_multiple_of(2)
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -205,6 +253,9 @@ impl Harness {
                     data.resize(len, 0);
                 }
             }
+            Step::Take { pick, any } => self.take(pick, any),
+            Step::Retain { bytes, seed } => self.retain(bytes, seed),
+            Step::IterMut { seed } => self.iter_mut(seed),
             Step::Write { pick, seed } => {
                 let Some(i) = self.pick_live(pick) else {
                     return;
@@ -226,6 +277,151 @@ impl Harness {
             }
         }
         self.tracker.fail_next(0);
+    }
+
+    /// `take` moves a one-element block's value out and frees it; other
+    /// lengths are `NotOneElement` and leave it; dead handles are invalid.
+    fn take(&mut self, pick: Index, any: bool) {
+        let i = if any && !self.records.is_empty() {
+            pick.index(self.records.len())
+        } else {
+            let Some(i) = self.pick_live(pick) else {
+                return;
+            };
+            i
+        };
+        match &self.records[i] {
+            Record::Bytes(h, Some(data)) => {
+                let result = self.pool.take(*h);
+                if data.len() == 1 {
+                    assert_eq!(result, Ok(data[0]));
+                    self.records[i].kill();
+                } else {
+                    assert_eq!(result, Err(PoolError::NotOneElement));
+                }
+            }
+            Record::Owned(h, Some(text)) => {
+                let live = self.live.load(Ordering::SeqCst);
+                let value = self.pool.take(*h).expect("take of a live owned value");
+                assert_eq!(&value.text, text);
+                assert_eq!(self.live.load(Ordering::SeqCst), live, "moved, not dropped");
+                drop(value);
+                self.records[i].kill();
+            }
+            Record::Bytes(h, None) => {
+                assert_eq!(self.pool.take(*h), Err(PoolError::InvalidHandle));
+            }
+            Record::Owned(h, None) => {
+                assert_eq!(self.pool.take(*h).err(), Some(PoolError::InvalidHandle));
+            }
+        }
+    }
+
+    /// `retain` over one type: the closure must see exactly the live blocks
+    /// of that type, in handle order, with the model's contents; the model
+    /// then frees the same ones and applies the same writes.
+    fn retain(&mut self, bytes: bool, seed: u8) {
+        let Harness { pool, records, .. } = self;
+        let mut visited = Vec::new();
+        if bytes {
+            pool.retain::<u8>(|h, block| {
+                let data = records.iter().find_map(|r| match r {
+                    Record::Bytes(rh, Some(data)) if *rh == h => Some(data),
+                    _ => None,
+                });
+                assert_eq!(Some(&*block), data.map(|d| &d[..]), "retain saw {h:?}");
+                visited.push(bytemuck::cast::<_, [u32; 4]>(h));
+                block.iter_mut().for_each(|x| *x ^= seed);
+                keeps(seed, h)
+            });
+        } else {
+            pool.retain::<Owned>(|h, block| {
+                let text = records.iter().find_map(|r| match r {
+                    Record::Owned(rh, Some(text)) if *rh == h => Some(text),
+                    _ => None,
+                });
+                assert_eq!(Some(&block[0].text), text, "retain saw {h:?}");
+                visited.push(bytemuck::cast::<_, [u32; 4]>(h));
+                block[0].text.push(char::from(b'a' + seed % 26));
+                keeps(seed, h)
+            });
+        }
+        let mut expected = Vec::new();
+        for record in records.iter_mut() {
+            match record {
+                Record::Bytes(h, Some(data)) if bytes => {
+                    expected.push(*h);
+                    data.iter_mut().for_each(|x| *x ^= seed);
+                    if !keeps(seed, *h) {
+                        record.kill();
+                    }
+                }
+                Record::Owned(h, Some(text)) if !bytes => {
+                    expected.push(bytemuck::cast(*h));
+                    text.push(char::from(b'a' + seed % 26));
+                    if !keeps(seed, *h) {
+                        record.kill();
+                    }
+                }
+                _ => {}
+            }
+        }
+        expected.sort();
+        let expected: Vec<[u32; 4]> = expected.into_iter().map(bytemuck::cast).collect();
+        assert_eq!(
+            visited, expected,
+            "retain visits the live blocks in slot order"
+        );
+    }
+
+    /// `iter_mut` over the bytes blocks, writing a pattern if `seed` is given.
+    fn iter_mut(&mut self, seed: Option<u8>) {
+        let Harness { pool, records, .. } = self;
+        for (h, block) in pool.iter_mut::<u8>() {
+            let data = records
+                .iter_mut()
+                .find_map(|r| match r {
+                    Record::Bytes(rh, Some(data)) if *rh == h => Some(data),
+                    _ => None,
+                })
+                .unwrap_or_else(|| panic!("iter_mut yields {h:?}, not live in the model"));
+            assert_eq!(&*block, &data[..]);
+            if let Some(seed) = seed {
+                for (k, (x, m)) in block.iter_mut().zip(data.iter_mut()).enumerate() {
+                    *x = seed.wrapping_mul(3).wrapping_add(k as u8);
+                    *m = *x;
+                }
+            }
+        }
+        // Which blocks and in what order: `check` compares `iter`.
+    }
+
+    /// `iter` of both types equals the model's live blocks sorted by handle.
+    fn check_iter(&self) {
+        let mut bytes = Vec::new();
+        let mut owned = Vec::new();
+        for record in &self.records {
+            match record {
+                Record::Bytes(h, Some(data)) => bytes.push((*h, data.clone())),
+                Record::Owned(h, Some(text)) => owned.push((*h, text.clone())),
+                _ => {}
+            }
+        }
+        bytes.sort_by_key(|&(h, _)| h);
+        owned.sort_by_key(|&(h, _)| h);
+        let got: Vec<_> = self
+            .pool
+            .iter::<u8>()
+            .map(|(h, b)| (h, b.to_vec()))
+            .collect();
+        assert_eq!(got, bytes, "iter::<u8>");
+        let got: Vec<_> = self
+            .pool
+            .iter::<Owned>()
+            .map(|(h, b)| (h, b.iter().map(|o| o.text.clone()).collect::<Vec<_>>()))
+            .collect();
+        let owned: Vec<_> = owned.into_iter().map(|(h, t)| (h, vec![t])).collect();
+        assert_eq!(got, owned, "iter::<Owned>");
     }
 
     /// An allocation succeeded: the pool logs it if a mark is outstanding.
@@ -368,6 +564,7 @@ impl Harness {
         }
         assert_eq!(self.pool.len(), len);
         assert_eq!(self.pool.size(), size);
+        self.check_iter();
         assert_eq!(self.live.load(Ordering::SeqCst), owned);
         assert_eq!(self.tracker.live_blocks(), non_empty);
         assert_eq!(self.pool.zone_depth(), self.stack.len() + self.in_zone);

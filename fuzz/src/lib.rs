@@ -39,6 +39,7 @@ pub mod handles;
 pub mod model;
 pub mod nested;
 pub mod ops;
+pub mod walk;
 
 /// Operations interpreted per input; the rest are ignored.
 pub const MAX_OPS: usize = 256;

@@ -1,5 +1,6 @@
 //! The `ops` target: alloc, alloc_slice, insert, free, realloc, reads and
-//! writes, get_disjoint_mut, clear, marks with rollback and commit, on
+//! writes, get_disjoint_mut, clear, marks with rollback and commit, take,
+//! retain, iter and iter_mut (those four in [`crate::walk`]), on
 //! several element types and an owned type with a destructor, checked
 //! against the [`Model`] after every operation. The `allocator` target runs the same
 //! interpreter on a failing allocator.
@@ -121,6 +122,38 @@ pub enum Op {
         /// Mark (wrapping).
         target: u8,
     },
+    /// `take` of a handle ever given out: its value if it is live and one
+    /// element long, else `NotOneElement` (live) or `InvalidHandle` (dead).
+    Take {
+        /// Handle.
+        target: u8,
+    },
+    /// `take` of an owned value's handle (live or dead).
+    TakeOwned {
+        /// Owned handle (wrapping).
+        target: u8,
+    },
+    /// `retain::<ty>`, keeping the blocks for which a hash of `seed` and the
+    /// handle is even, and writing the pattern of `seed` into them.
+    Retain {
+        /// Element type.
+        ty: Ty,
+        /// Picks the blocks kept and the pattern written.
+        seed: u8,
+    },
+    /// `retain::<Owned>`, as `Retain`; kept values get `seed` added.
+    RetainOwned {
+        /// Picks the blocks kept.
+        seed: u8,
+    },
+    /// `iter::<ty>` compared with the model, or with a seed `iter_mut::<ty>`
+    /// writing the pattern of `seed + k` into the `k`-th block.
+    Iter {
+        /// Element type.
+        ty: Ty,
+        /// Writes if given.
+        seed: Option<u8>,
+    },
 }
 
 /// The new length of a `realloc`.
@@ -160,9 +193,9 @@ pub fn run(ops: Vec<Op>) {
 /// A pool, its model, and (for the `allocator` target) its allocator's
 /// tracker.
 pub struct Harness<A: BlockAllocator + Clone> {
-    pool: Pool<A>,
-    model: Model,
-    tracker: Option<Rc<Tracker>>,
+    pub(crate) pool: Pool<A>,
+    pub(crate) model: Model,
+    pub(crate) tracker: Option<Rc<Tracker>>,
     /// Outstanding marks, outermost first, with the model's record and
     /// owned-record counts when each was made.
     stack: Vec<(Mark, usize, usize)>,
@@ -254,6 +287,13 @@ impl<A: BlockAllocator + Clone> Harness<A> {
             }
             Op::Rollback { target } => self.end_mark(target, true),
             Op::Commit { target } => self.end_mark(target, false),
+            Op::Take { target } => {
+                self.on_target(target, |h, i| with_elem!(h.ty_of(i), T => h.take::<T>(i)))
+            }
+            Op::TakeOwned { target } => self.take_owned(target),
+            Op::Retain { ty, seed } => with_elem!(ty, T => self.retain::<T>(seed)),
+            Op::RetainOwned { seed } => self.retain_owned(seed),
+            Op::Iter { ty, seed } => with_elem!(ty, T => self.iter::<T>(seed)),
         }
     }
 
@@ -331,13 +371,13 @@ impl<A: BlockAllocator + Clone> Harness<A> {
         }
     }
 
-    fn on_target(&mut self, target: u8, f: impl FnOnce(&mut Self, usize)) {
+    pub(crate) fn on_target(&mut self, target: u8, f: impl FnOnce(&mut Self, usize)) {
         if let Some(index) = self.model.pick(target) {
             f(self, index);
         }
     }
 
-    fn ty_of(&self, index: usize) -> Ty {
+    pub(crate) fn ty_of(&self, index: usize) -> Ty {
         self.model.records[index].ty
     }
 
@@ -412,7 +452,7 @@ impl<A: BlockAllocator + Clone> Harness<A> {
         }
     }
 
-    fn handle<T: Elem>(&self, index: usize) -> Handle<T> {
+    pub(crate) fn handle<T: Elem>(&self, index: usize) -> Handle<T> {
         forge(self.model.records[index].raw)
     }
 
