@@ -17,9 +17,13 @@ use core::ptr::{self, NonNull};
 ///
 /// Implementors must guarantee that:
 /// - `allocate_zeroed` returns `None` or a pointer to `layout.size()` bytes
-///   that are all zero, aligned to `layout.align()`, not aliased by any other
-///   live allocation, and valid until passed to `deallocate` with the same
-///   layout;
+///   that are all zero, aligned to `layout.align()`, valid for reads and
+///   writes, not aliased by any other live allocation, and not read or
+///   written by the allocator itself until passed to `deallocate` with the
+///   same layout;
+/// - a block stays valid when the allocator value is moved (a `Pool` owns
+///   and moves its allocator), until it is deallocated or the allocator is
+///   dropped: memory inside the allocator value itself does not qualify;
 /// - `reallocate_zeroed`, if overridden, either returns `None` and leaves the
 ///   block untouched, or frees it and returns a block as `allocate_zeroed`
 ///   would for the new size, holding the old block's first bytes;

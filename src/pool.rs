@@ -284,7 +284,7 @@ impl<A: BlockAllocator> Pool<A> {
     /// # Errors
     ///
     /// [`PoolError::OutOfMemory`] if the table cannot grow that much (more
-    /// than `u32::MAX - 1` slots, or the global allocator fails); the pool's
+    /// than `u32::MAX` slots, or the global allocator fails); the pool's
     /// blocks are then unchanged, though capacity may have grown.
     ///
     /// # Examples
