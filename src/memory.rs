@@ -7,8 +7,9 @@
 //! cymem's users allocate millions of small blocks and free them together.
 //! `calloc` spends a 16-byte header and a trip through malloc's bins on each;
 //! here a block of up to [`MAX_CARVED`] bytes is cut from a chunk of 16 KiB
-//! to 1 MiB: bump allocation in a fresh chunk (which the allocator zeroed), or
-//! the head of its size class's free list (zeroed on reuse). Freed small
+//! to 2 MiB (one huge page, `src/pages.rs`): bump allocation in a fresh chunk
+//! (which the allocator zeroed), or the head of its size class's free list
+//! (zeroed on reuse). Freed small
 //! blocks go on that list; chunks go back to the allocator only when the pool
 //! is cleared or dropped, all at once, so dropping a pool of small blocks
 //! frees a few dozen chunks instead of every block.
@@ -256,7 +257,7 @@ impl<A: BlockAllocator> Memory<A> {
         }
     }
 
-    /// Starts a new chunk, twice the size of the last (16 KiB to 1 MiB). The
+    /// Starts a new chunk, twice the size of the last (16 KiB to 2 MiB). The
     /// unused tail of the old one, under 272 bytes, is abandoned.
     #[cold]
     fn new_chunk(&mut self) -> Option<()> {
