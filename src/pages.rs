@@ -114,19 +114,20 @@ pub(crate) unsafe fn unmap(ptr: NonNull<u8>, layout: Layout) {
 pub(crate) fn advise_huge(ptr: *const u8, len: usize) {
     let start = ptr.addr().next_multiple_of(HUGE);
     let end = (ptr.addr() + len) & !(HUGE - 1);
-    if end <= start {
-        return;
-    }
     #[cfg(all(feature = "std", target_os = "linux", not(miri)))]
-    // SAFETY: MADV_HUGEPAGE only marks the range, which lies inside the
-    // caller's allocation; it never changes what the memory holds.
-    unsafe {
-        libc::madvise(
-            ptr.with_addr(start).cast_mut().cast(),
-            end - start,
-            libc::MADV_HUGEPAGE,
-        );
+    if end > start {
+        // SAFETY: MADV_HUGEPAGE only marks the range, which lies inside the
+        // caller's allocation; it never changes what the memory holds.
+        unsafe {
+            libc::madvise(
+                ptr.with_addr(start).cast_mut().cast(),
+                end - start,
+                libc::MADV_HUGEPAGE,
+            );
+        }
     }
+    #[cfg(not(all(feature = "std", target_os = "linux", not(miri))))]
+    let _ = (start, end);
 }
 
 #[cfg(not(all(feature = "std", target_os = "linux", not(miri))))]
