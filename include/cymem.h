@@ -128,7 +128,8 @@ struct cymem_pool *cymem_pool_new(void);
  *
  * `malloc_fn` behaves like C's `malloc`: it returns NULL or a pointer to at
  * least the given number of bytes, aligned to 8, not otherwise in use until
- * it is passed to `free_fn`; both may be called until the pool is destroyed.
+ * it is passed to `free_fn`; both may be called, from whichever thread uses
+ * the pool, until the pool is destroyed.
  */
 struct cymem_pool *cymem_pool_new_with(cymem_malloc_fn malloc_fn, cymem_free_fn free_fn);
 
