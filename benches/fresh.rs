@@ -18,10 +18,18 @@
 //! | realloc-lockstep | 10^4 blocks grown 8 B -> 64 KiB by doubling, all blocks per round (`grow`), then all freed (`free`) |
 //! | realloc-sequential | the same, one block after another, each freed when grown |
 //!
-//! Every variant keeps the keys a user needs (pointers, 16-byte handles,
-//! 8-byte keys) in a `Vec` made and touched before timing, so its page
-//! faults are not counted. slotmap grows its blocks as `Vec<u8>` with
-//! `resize` in the realloc workloads (a boxed slice cannot grow in place).
+//! In fill, every variant keeps the keys a user needs (pointers, 16-byte
+//! handles, 8-byte keys) in a `Vec` made and touched before timing, so its
+//! page faults are not counted. The raw realloc zeroes the grown tail, as
+//! the pool does. slotmap grows its blocks as `Vec<u8>` with `resize` in the
+//! realloc workloads (a boxed slice cannot grow in place).
+//!
+//! glibc's dynamic mmap threshold matters here: once a process frees an
+//! mmapped block, blocks up to that size come from the heap instead (the
+//! pool's slot table and chunks included, which then copy when they grow).
+//! The children free nothing large before the measured phase; run with
+//! `GLIBC_TUNABLES=glibc.malloc.mmap_threshold=33554432` to see the other
+//! regime.
 
 // Not a library: nothing here is public API.
 #![allow(missing_docs)]
