@@ -17,6 +17,7 @@
 //! | mixed | 2x10^6 random alloc (8-256 B) / free / update, at most 10^5 live |
 //! | realloc-lockstep | 10^4 blocks grown 8 B -> 64 KiB by doubling, all blocks per round (`grow`), then all freed (`free`) |
 //! | realloc-sequential | the same, one block after another, each freed when grown |
+//! | small-pools | 10^5 pools, each: new, three 64 B blocks written and read, dropped (raw: three calloc/free; slotmap: a map per pool) |
 //!
 //! In fill, every variant keeps the keys a user needs (pointers, 16-byte
 //! handles, 8-byte keys) in a `Vec` made and touched before timing, so its
@@ -155,6 +156,57 @@ fn pair(variant: &str, s: &Sizes, out: &mut Sample) {
                 block[0] = i as u8;
                 check += u64::from(block[0] + block[31]);
                 map.remove(key);
+            }
+        }),
+        _ => unreachable!(),
+    }
+    out.check = check;
+}
+
+// ---------------------------------------------------------------- small pools
+
+/// Blocks per small pool, and their size: a document's few small structs.
+const SMALL_POOL_BLOCKS: usize = 3;
+const SMALL_BLOCK_BYTES: usize = 64;
+
+fn small_pools(variant: &str, s: &Sizes, out: &mut Sample) {
+    let pools = s.blocks / 10;
+    let mut check = 0u64;
+    match variant {
+        "raw" => out.time("small-pools", || {
+            for i in 0..pools {
+                let ptrs = [(); SMALL_POOL_BLOCKS].map(|_| raw_calloc(SMALL_BLOCK_BYTES));
+                for &ptr in &ptrs {
+                    // SAFETY: a fresh 64-byte block, freed below.
+                    let block = unsafe { raw_bytes(ptr, SMALL_BLOCK_BYTES) };
+                    block[0] = i as u8;
+                    check += u64::from(block[0] + block[63]);
+                }
+                ptrs.into_iter().for_each(raw_free);
+            }
+        }),
+        "cymem" => out.time("small-pools", || {
+            for i in 0..pools {
+                let mut pool = Pool::new();
+                for _ in 0..SMALL_POOL_BLOCKS {
+                    let h = pool.alloc::<u8>(SMALL_BLOCK_BYTES).unwrap();
+                    let block = &mut pool[h];
+                    block[0] = i as u8;
+                    check += u64::from(block[0] + block[63]);
+                }
+                black_box(&pool);
+            }
+        }),
+        "slotmap" => out.time("small-pools", || {
+            for i in 0..pools {
+                let mut map = SlotMap::new();
+                for _ in 0..SMALL_POOL_BLOCKS {
+                    let key = map.insert(zeroed_box(SMALL_BLOCK_BYTES));
+                    let block = &mut map[key];
+                    block[0] = i as u8;
+                    check += u64::from(block[0] + block[63]);
+                }
+                black_box(&map);
             }
         }),
         _ => unreachable!(),
@@ -541,6 +593,7 @@ fn run(workload: &str, variant: &str, quick: bool) -> Sample {
         "mixed" => mixed(variant, &sizes, &mut out),
         "realloc-lockstep" => realloc(variant, true, &sizes, &mut out),
         "realloc-sequential" => realloc(variant, false, &sizes, &mut out),
+        "small-pools" => small_pools(variant, &sizes, &mut out),
         other => panic!("unknown workload {other}"),
     }
     out
@@ -556,6 +609,7 @@ fn main() {
             "mixed",
             "realloc-lockstep",
             "realloc-sequential",
+            "small-pools",
         ],
         variants: &["raw", "cymem", "slotmap"],
         run,
