@@ -49,6 +49,8 @@ cdef extern from "cymem.h" nogil:
 
     size_t cymem_pool_size(const cymem_pool* pool)
     size_t cymem_pool_len(const cymem_pool* pool)
+    size_t cymem_pool_blocks(const cymem_pool* pool, void** out_addresses,
+                             size_t* out_sizes, size_t capacity)
 
     cymem_status cymem_last_error()
     const char* cymem_status_message(int status)

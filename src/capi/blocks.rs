@@ -88,6 +88,9 @@ pub(super) trait BlockMap {
     fn handle_at(&mut self, address: usize) -> Result<Handle<Unit>, CymemStatus>;
     fn len(&self) -> usize;
     fn bytes(&self) -> usize;
+    /// Calls `f` with each live block's address and requested size, in slot
+    /// order, until it returns false.
+    fn each_block(&self, f: &mut dyn FnMut(NonNull<u8>, usize) -> bool);
 }
 
 impl<A: BlockAllocator> Blocks<A> {
@@ -261,5 +264,15 @@ impl<A: BlockAllocator> BlockMap for Blocks<A> {
 
     fn bytes(&self) -> usize {
         self.bytes
+    }
+
+    fn each_block(&self, f: &mut dyn FnMut(NonNull<u8>, usize) -> bool) {
+        for (index, _, ptr) in self.pool.table.occupied() {
+            let bytes = self.sizes.get(index as usize).copied();
+            debug_assert!(bytes.is_some(), "M1: a live block has a size");
+            if !f(ptr, bytes.unwrap_or(0)) {
+                break;
+            }
+        }
     }
 }

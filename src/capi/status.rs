@@ -1,0 +1,140 @@
+//! Status codes: what a call reports, and the per-thread last error.
+
+use core::ffi::{c_char, c_int, c_void};
+use core::ptr::{self, NonNull};
+use std::cell::Cell;
+
+use crate::PoolError;
+
+/// The outcome of a call (`cymem_status` in C).
+///
+/// # Examples
+///
+/// ```
+/// use cymem::capi::*;
+///
+/// // SAFETY: a null pool is checked, never dereferenced.
+/// let status = unsafe { cymem_free(core::ptr::null_mut(), core::ptr::null_mut()) };
+/// assert_eq!(status, CymemStatus::NullPool);
+/// assert_eq!(cymem_last_error(), CymemStatus::NullPool);
+/// ```
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum CymemStatus {
+    /// Success.
+    Ok = 0,
+    /// The pool argument was NULL.
+    NullPool = 1,
+    /// The handle is null, freed, stale, from another pool or forged.
+    InvalidHandle = 2,
+    /// The pointer is not the start of a live block of this pool.
+    InvalidPointer = 3,
+    /// `number * elem_size` overflows, or rounded up to a multiple of 16
+    /// exceeds `PTRDIFF_MAX`.
+    SizeOverflow = 4,
+    /// The allocator returned NULL, or the pool's bookkeeping could not grow.
+    OutOfMemory = 5,
+    /// A required argument was NULL (an allocator function).
+    InvalidArgument = 6,
+}
+
+impl CymemStatus {
+    const ALL: [CymemStatus; 7] = [
+        CymemStatus::Ok,
+        CymemStatus::NullPool,
+        CymemStatus::InvalidHandle,
+        CymemStatus::InvalidPointer,
+        CymemStatus::SizeOverflow,
+        CymemStatus::OutOfMemory,
+        CymemStatus::InvalidArgument,
+    ];
+
+    fn message(self) -> &'static core::ffi::CStr {
+        match self {
+            CymemStatus::Ok => c"success",
+            CymemStatus::NullPool => c"pool pointer is null",
+            CymemStatus::InvalidHandle => c"handle does not name a live block of this pool",
+            CymemStatus::InvalidPointer => c"pointer is not the start of a live block of this pool",
+            CymemStatus::SizeOverflow => c"number * elem_size overflows PTRDIFF_MAX",
+            CymemStatus::OutOfMemory => c"the allocator could not provide the block",
+            CymemStatus::InvalidArgument => c"a required function pointer is null",
+        }
+    }
+}
+
+impl From<PoolError> for CymemStatus {
+    fn from(error: PoolError) -> Self {
+        match error {
+            PoolError::InvalidHandle => CymemStatus::InvalidHandle,
+            PoolError::SizeOverflow => CymemStatus::SizeOverflow,
+            PoolError::OutOfMemory => CymemStatus::OutOfMemory,
+            // No C function takes a mark.
+            PoolError::InvalidMark => CymemStatus::InvalidArgument,
+        }
+    }
+}
+
+thread_local! {
+    static LAST_STATUS: Cell<CymemStatus> = const { Cell::new(CymemStatus::Ok) };
+}
+
+/// Records `result`'s status for [`cymem_last_error`] and returns it.
+pub(super) fn record<T>(result: Result<T, CymemStatus>) -> Result<T, CymemStatus> {
+    let status = result.as_ref().err().copied().unwrap_or(CymemStatus::Ok);
+    LAST_STATUS.with(|last| last.set(status));
+    result
+}
+
+pub(super) fn status_of(result: Result<(), CymemStatus>) -> CymemStatus {
+    record(result).err().unwrap_or(CymemStatus::Ok)
+}
+
+pub(super) fn pointer_or_null(result: Result<NonNull<u8>, CymemStatus>) -> *mut c_void {
+    record(result).map_or(ptr::null_mut(), |ptr| ptr.as_ptr().cast())
+}
+
+/// The outcome of the last fallible cymem call on this thread
+/// ([`CymemStatus::Ok`] after a success, and before any call).
+///
+/// # Examples
+///
+/// ```
+/// use cymem::capi::*;
+///
+/// // SAFETY: a live pool.
+/// unsafe {
+///     let pool = cymem_pool_new();
+///     assert!(cymem_alloc(pool, usize::MAX, 8, core::ptr::null_mut()).is_null());
+///     assert_eq!(cymem_last_error(), CymemStatus::SizeOverflow);
+///     cymem_alloc(pool, 1, 8, core::ptr::null_mut());
+///     assert_eq!(cymem_last_error(), CymemStatus::Ok);
+///     cymem_pool_destroy(pool);
+/// }
+/// ```
+#[unsafe(no_mangle)]
+pub extern "C" fn cymem_last_error() -> CymemStatus {
+    LAST_STATUS.with(Cell::get)
+}
+
+/// A static, NUL-terminated English description of `status`, or
+/// `"unknown status"` for a value that is not a [`CymemStatus`].
+///
+/// # Examples
+///
+/// ```
+/// use core::ffi::CStr;
+/// use cymem::capi::*;
+///
+/// let text = cymem_status_message(CymemStatus::InvalidPointer as i32);
+/// // SAFETY: the result is a static C string.
+/// let text = unsafe { CStr::from_ptr(text) };
+/// assert_eq!(text.to_str(), Ok("pointer is not the start of a live block of this pool"));
+/// ```
+#[unsafe(no_mangle)]
+pub extern "C" fn cymem_status_message(status: c_int) -> *const c_char {
+    CymemStatus::ALL
+        .iter()
+        .find(|known| **known as c_int == status)
+        .map_or(c"unknown status", |known| known.message())
+        .as_ptr()
+}
