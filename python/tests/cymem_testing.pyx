@@ -1,10 +1,11 @@
 # cython: language_level=3
-"""Test support for cymem_rs: drives Pool's cdef methods (through the
-cross-module cimport, as user code does) and a counting C allocator."""
-from libc.string cimport memcpy
+"""Test support for cymem.cymem: drives Pool's cdef methods (through the
+cross-module cimport, as user code does) and a counting C allocator.
+Compiled against the installed cymem/cymem.pxd only (no C header)."""
+from libc.string cimport memcpy, memset
 from libc.stdint cimport uintptr_t
-from cymem_capi cimport cymem_handle, cymem_malloc_fn, cymem_free_fn
-from cymem_rs cimport Pool, WrapMalloc, WrapFree, pool_with_allocator
+from cymem.cymem cimport (Pool, Address, PyMalloc, PyFree, WrapMalloc, WrapFree,
+                          pool_with_allocator, pool_handle)
 
 cdef extern from *:
     """
@@ -70,19 +71,19 @@ def write(uintptr_t addr, bytes data):
     memcpy(<void*>addr, <const char*>data, len(data))
 
 
-cdef cymem_handle to_handle(tuple t):
-    cdef cymem_handle h
+cdef pool_handle to_handle(tuple t):
+    cdef pool_handle h
     h.index, h.generation, h.pool = t
     return h
 
 
-cdef tuple from_handle(cymem_handle h):
+cdef tuple from_handle(pool_handle h):
     return (h.index, h.generation, h.pool)
 
 
 def alloc_handle(Pool pool, size_t number, size_t elem_size):
     """(address, handle) with the handle as an (index, generation, pool) tuple."""
-    cdef cymem_handle h
+    cdef pool_handle h
     cdef void* p = pool.alloc_handle(number, elem_size, &h)
     return <uintptr_t>p, from_handle(h)
 
@@ -105,5 +106,87 @@ def realloc_handle(Pool pool, tuple handle, size_t number, size_t elem_size):
 def find(Pool pool, uintptr_t addr):
     """(handle, size) of the block starting at addr."""
     cdef size_t size = 0
-    cdef cymem_handle h = pool.find(<void*>addr, &size)
+    cdef pool_handle h = pool.find(<void*>addr, &size)
     return from_handle(h), size
+
+
+# ---- Layout: what compiled clients of cymem 2.0.16 rely on. ----
+
+def word_at(object obj, size_t offset):
+    """The pointer-sized word at `offset` bytes into obj's C struct."""
+    return (<size_t*>(<char*><void*>obj + offset))[0]
+
+
+def address_read(Address address, size_t n):
+    return (<char*>address.ptr)[:n]
+
+
+def counting_address(size_t number, size_t elem_size):
+    return Address(number, elem_size, WrapMalloc(cymem_rs_test_malloc),
+                   WrapFree(cymem_rs_test_free))
+
+
+def wrapped_is_malloc(PyMalloc m):
+    return m.malloc == cymem_rs_test_malloc
+
+
+# ---- Threads ----
+
+cdef extern from *:
+    """
+    static unsigned cymem_test_next(unsigned *state) {
+        *state ^= *state << 13; *state ^= *state >> 17; *state ^= *state << 5;
+        return *state;
+    }
+    """
+    unsigned cymem_test_next(unsigned* state) noexcept nogil
+
+
+def stress(Pool pool, size_t rounds, unsigned seed, unsigned char tag):
+    """Random alloc / realloc / free by pointer on `pool` (shared with other
+    threads), each live block filled with `tag` and checked before it is
+    resized or freed; the GIL is released every few operations so threads
+    interleave. Frees everything it made; returns the checks made."""
+    cdef void* ptrs[32]
+    cdef size_t sizes[32]
+    cdef size_t i, j, k, n, kept, checks = 0
+    cdef unsigned state = seed | 1
+    cdef unsigned char* p
+    for k in range(32):
+        ptrs[k] = NULL
+        sizes[k] = 0
+    for i in range(rounds):
+        k = cymem_test_next(&state) % 32
+        n = cymem_test_next(&state) % 300
+        kept = 0
+        if ptrs[k] != NULL:
+            p = <unsigned char*>ptrs[k]
+            for j in range(sizes[k]):
+                if p[j] != tag:
+                    raise AssertionError("a block of thread %d was overwritten" % tag)
+            checks += 1
+            if n % 3 == 0:
+                pool.free(ptrs[k])
+                ptrs[k] = NULL
+                sizes[k] = 0
+                continue
+            ptrs[k] = pool.realloc(ptrs[k], n)
+            kept = sizes[k] if sizes[k] < n else n
+        else:
+            ptrs[k] = pool.alloc(n, 1)
+        p = <unsigned char*>ptrs[k]
+        for j in range(kept):
+            if p[j] != tag:
+                raise AssertionError("realloc lost the block's contents")
+        for j in range(kept, n):
+            if p[j] != 0:
+                raise AssertionError("new bytes are not zeroed")
+        memset(p, tag, n)
+        sizes[k] = n
+        if i % 8 == 0:
+            with nogil:
+                pass
+    for k in range(32):
+        if ptrs[k] != NULL:
+            pool.free(ptrs[k])
+    return checks
