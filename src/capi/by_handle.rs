@@ -3,8 +3,9 @@
 
 use core::ffi::c_void;
 
+use super::blocks::BlockMap;
 use super::blocks::Unit;
-use super::pool::{pool_mut, pool_ref, write_out, CymemPool};
+use super::pool::{on_blocks, pool_mut, pool_ref, write_out, CymemPool};
 use super::status::{pointer_or_null, status_of, CymemStatus};
 use crate::Handle;
 
@@ -89,7 +90,10 @@ pub unsafe extern "C" fn cymem_free_handle(
     handle: CymemHandle,
 ) -> CymemStatus {
     // SAFETY: the caller's contract.
-    status_of(unsafe { pool_mut(pool) }.and_then(|pool| pool.blocks_mut().free(handle.into())))
+    status_of(
+        unsafe { pool_mut(pool) }
+            .and_then(|pool| on_blocks!(pool, blocks => blocks.free(handle.into()))),
+    )
 }
 
 /// Resizes the block `handle` names, as [`cymem_realloc`] does; the handle
@@ -125,8 +129,9 @@ pub unsafe extern "C" fn cymem_realloc_handle(
     elem_size: usize,
 ) -> *mut c_void {
     // SAFETY: the caller's contract.
-    let result = unsafe { pool_mut(pool) }
-        .and_then(|pool| pool.blocks_mut().realloc(handle.into(), number, elem_size));
+    let result = unsafe { pool_mut(pool) }.and_then(
+        |pool| on_blocks!(pool, blocks => blocks.realloc(handle.into(), number, elem_size)),
+    );
     pointer_or_null(result)
 }
 
@@ -168,9 +173,7 @@ pub unsafe extern "C" fn cymem_lookup(
 ) -> *mut c_void {
     // SAFETY: the caller's contract.
     let result = unsafe { pool_ref(pool) }.and_then(|pool| {
-        let (ptr, bytes) = pool
-            .blocks()
-            .lookup(handle.into())
+        let (ptr, bytes) = on_blocks!(ref pool, blocks => blocks.lookup(handle.into()))
             .ok_or(CymemStatus::InvalidHandle)?;
         // SAFETY: the caller's contract: NULL or writable.
         unsafe { write_out(out_size, bytes) };

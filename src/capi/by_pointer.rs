@@ -3,8 +3,9 @@
 
 use core::ffi::c_void;
 
+use super::blocks::BlockMap;
 use super::by_handle::CymemHandle;
-use super::pool::{pool_mut, write_out, CymemPool};
+use super::pool::{on_blocks, pool_mut, write_out, CymemPool};
 use super::status::{pointer_or_null, status_of, CymemStatus};
 use crate::Handle;
 
@@ -49,7 +50,7 @@ pub unsafe extern "C" fn cymem_alloc(
     let mut handle = Handle::NULL;
     // SAFETY: the caller's contract.
     let result = unsafe { pool_mut(pool) }
-        .and_then(|pool| pool.blocks_mut().alloc(number, elem_size, &mut handle));
+        .and_then(|pool| on_blocks!(pool, blocks => blocks.alloc(number, elem_size, &mut handle)));
     if result.is_ok() {
         // SAFETY: the caller's contract: NULL or writable.
         unsafe { write_out(out_handle, handle.into()) };
@@ -88,7 +89,10 @@ pub unsafe extern "C" fn cymem_alloc(
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn cymem_free(pool: *mut CymemPool, ptr: *mut c_void) -> CymemStatus {
     // SAFETY: the caller's contract.
-    status_of(unsafe { pool_mut(pool) }.and_then(|pool| pool.blocks_mut().free_at(ptr.addr())))
+    status_of(
+        unsafe { pool_mut(pool) }
+            .and_then(|pool| on_blocks!(pool, blocks => blocks.free_at(ptr.addr()))),
+    )
 }
 
 /// Resizes the block that starts at `ptr` to `number * elem_size` bytes and
@@ -129,9 +133,10 @@ pub unsafe extern "C" fn cymem_realloc(
 ) -> *mut c_void {
     // SAFETY: the caller's contract.
     let result = unsafe { pool_mut(pool) }.and_then(|pool| {
-        let blocks = pool.blocks_mut();
-        let handle = blocks.handle_at(ptr.addr())?;
-        blocks.realloc(handle, number, elem_size)
+        on_blocks!(pool, blocks => {
+            let handle = blocks.handle_at(ptr.addr())?;
+            blocks.realloc(handle, number, elem_size)
+        })
     });
     pointer_or_null(result)
 }
@@ -176,9 +181,11 @@ pub unsafe extern "C" fn cymem_find(
     // SAFETY: the caller's contract; `const` is C's view only: every pool
     // comes from `new_pool`'s mutable allocation, and no one else uses it now.
     status_of(unsafe { pool_mut(pool.cast_mut()) }.and_then(|pool| {
-        let blocks = pool.blocks_mut();
-        let handle = blocks.handle_at(ptr.addr())?;
-        let (_, bytes) = blocks.lookup(handle).ok_or(CymemStatus::InvalidPointer)?;
+        let (handle, bytes) = on_blocks!(pool, blocks => {
+            let handle = blocks.handle_at(ptr.addr())?;
+            let (_, bytes) = blocks.lookup(handle).ok_or(CymemStatus::InvalidPointer)?;
+            (handle, bytes)
+        });
         // SAFETY: the caller's contract: each NULL or writable.
         unsafe {
             write_out(out_handle, handle.into());

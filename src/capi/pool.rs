@@ -54,29 +54,34 @@ pub type CymemFreeFn = Option<unsafe extern "C" fn(ptr: *mut c_void)>;
 /// }
 /// ```
 pub struct CymemPool {
-    backing: Backing,
+    pub(super) backing: Backing,
 }
 
-enum Backing {
+pub(super) enum Backing {
     System(Blocks<DefaultAllocator>),
     Custom(Blocks<CAllocator>),
 }
 
-impl CymemPool {
-    pub(super) fn blocks(&self) -> &dyn BlockMap {
-        match &self.backing {
-            Backing::System(blocks) => blocks,
-            Backing::Custom(blocks) => blocks,
+/// Runs `$body` with `$blocks` bound to the pool's [`Blocks`], once per
+/// allocator type: each arm is monomorphic, so the system allocator's path
+/// inlines into the C function instead of going through a vtable.
+/// `on_blocks!(pool, blocks => ...)` borrows mutably, `on_blocks!(ref pool,
+/// blocks => ...)` shares.
+macro_rules! on_blocks {
+    (ref $pool:expr, $blocks:ident => $body:expr) => {
+        match &$pool.backing {
+            $crate::capi::pool::Backing::System($blocks) => $body,
+            $crate::capi::pool::Backing::Custom($blocks) => $body,
         }
-    }
-
-    pub(super) fn blocks_mut(&mut self) -> &mut dyn BlockMap {
-        match &mut self.backing {
-            Backing::System(blocks) => blocks,
-            Backing::Custom(blocks) => blocks,
+    };
+    ($pool:expr, $blocks:ident => $body:expr) => {
+        match &mut $pool.backing {
+            $crate::capi::pool::Backing::System($blocks) => $body,
+            $crate::capi::pool::Backing::Custom($blocks) => $body,
         }
-    }
+    };
 }
+pub(super) use on_blocks;
 
 /// `pool` as a reference, or [`CymemStatus::NullPool`].
 ///
@@ -246,7 +251,7 @@ pub unsafe extern "C" fn cymem_pool_destroy(pool: *mut CymemPool) {
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn cymem_pool_size(pool: *const CymemPool) -> usize {
     // SAFETY: the caller's contract.
-    unsafe { pool_ref(pool) }.map_or(0, |pool| pool.blocks().bytes())
+    unsafe { pool_ref(pool) }.map_or(0, |pool| on_blocks!(ref pool, blocks => blocks.bytes()))
 }
 
 /// The number of live blocks. 0 for a NULL pool.
@@ -273,7 +278,7 @@ pub unsafe extern "C" fn cymem_pool_size(pool: *const CymemPool) -> usize {
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn cymem_pool_len(pool: *const CymemPool) -> usize {
     // SAFETY: the caller's contract.
-    unsafe { pool_ref(pool) }.map_or(0, |pool| pool.blocks().len())
+    unsafe { pool_ref(pool) }.map_or(0, |pool| on_blocks!(ref pool, blocks => blocks.len()))
 }
 
 /// Writes the address and requested size of up to `capacity` live blocks,
@@ -316,7 +321,7 @@ pub unsafe extern "C" fn cymem_pool_blocks(
         return 0;
     };
     let mut written = 0;
-    pool.blocks().each_block(&mut |ptr, bytes| {
+    let mut report = |ptr: NonNull<u8>, bytes: usize| {
         if written == capacity {
             return false;
         }
@@ -331,6 +336,7 @@ pub unsafe extern "C" fn cymem_pool_blocks(
         }
         written += 1;
         true
-    });
+    };
+    on_blocks!(ref pool, blocks => blocks.each_block(&mut report));
     written
 }

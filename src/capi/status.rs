@@ -2,6 +2,7 @@
 
 use core::ffi::{c_char, c_int, c_void};
 use core::ptr::{self, NonNull};
+use core::sync::atomic::{AtomicBool, Ordering};
 use std::cell::Cell;
 
 use crate::PoolError;
@@ -78,11 +79,31 @@ thread_local! {
     static LAST_STATUS: Cell<CymemStatus> = const { Cell::new(CymemStatus::Ok) };
 }
 
+/// Whether any call in the process has failed yet. Until one has, every
+/// thread's `LAST_STATUS` still holds its initial `Ok`, so a success need not
+/// touch it: in a shared library each thread-local access is a call to
+/// `__tls_get_addr`, about a tenth of an alloc + free pair through Cython.
+static ANY_FAILED: AtomicBool = AtomicBool::new(false);
+
 /// Records `result`'s status for [`cymem_last_error`] and returns it.
+#[inline]
 pub(super) fn record<T>(result: Result<T, CymemStatus>) -> Result<T, CymemStatus> {
-    let status = result.as_ref().err().copied().unwrap_or(CymemStatus::Ok);
-    LAST_STATUS.with(|last| last.set(status));
+    match &result {
+        Err(status) => record_failure(*status),
+        // Relaxed: a thread's own `LAST_STATUS` is only read by that thread,
+        // and a thread that failed saw its own store of `true`.
+        Ok(_) if ANY_FAILED.load(Ordering::Relaxed) => {
+            LAST_STATUS.with(|last| last.set(CymemStatus::Ok));
+        }
+        Ok(_) => {}
+    }
     result
+}
+
+#[cold]
+fn record_failure(status: CymemStatus) {
+    ANY_FAILED.store(true, Ordering::Relaxed);
+    LAST_STATUS.with(|last| last.set(status));
 }
 
 pub(super) fn status_of(result: Result<(), CymemStatus>) -> CymemStatus {
