@@ -11,7 +11,7 @@
  *
  * Functions that return a pointer return NULL on failure; cymem_last_error()
  * then says why. A failed call changes nothing. A pool is used by one thread
- * at a time. Rust docs of each function: src/capi/mod.rs.
+ * at a time. Rust docs of each function: src/capi/.
  *
  * Build: cargo rustc --release --lib --features capi --crate-type cdylib,staticlib
  */
@@ -68,18 +68,6 @@ typedef enum cymem_status {
 typedef struct cymem_pool cymem_pool;
 
 /**
- * A C `malloc`, or `None` (NULL): returns NULL or at least `size` bytes,
- * aligned to 8 (`cymem_malloc_fn` in C).
- */
-typedef void *(*cymem_malloc_fn)(size_t size);
-
-/**
- * A C `free`, or `None` (NULL), taking what the paired `cymem_malloc_fn`
- * returned (`cymem_free_fn` in C).
- */
-typedef void (*cymem_free_fn)(void *ptr);
-
-/**
  * A handle to a block of a pool (`cymem_handle` in C).
  *
  * Plain data, 16 bytes, to be stored in C structs and compared with
@@ -103,44 +91,64 @@ typedef struct cymem_handle {
   uint64_t pool;
 } cymem_handle;
 
+/**
+ * A C `malloc`, or `None` (NULL): returns NULL or at least `size` bytes,
+ * aligned to 8 (`cymem_malloc_fn` in C).
+ */
+typedef void *(*cymem_malloc_fn)(size_t size);
+
+/**
+ * A C `free`, or `None` (NULL), taking what the paired `cymem_malloc_fn`
+ * returned (`cymem_free_fn` in C).
+ */
+typedef void (*cymem_free_fn)(void *ptr);
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
 
 /**
- * Creates an empty pool over the system allocator.
+ * Frees the block `handle` names.
  *
- * Returns NULL if memory runs out (last error
- * `CYMEM_STATUS_OUT_OF_MEMORY`). Free it with `cymem_pool_destroy`.
- */
-struct cymem_pool *cymem_pool_new(void);
-
-/**
- * Creates an empty pool whose blocks come from `malloc_fn` and go back to
- * `free_fn`: one call each per block of any size. A block of `n` bytes asks
- * for `n` rounded up to a multiple of 16 (at least 16), plus up to 23 bytes
- * to align it to 16 and remember the pointer `malloc_fn` returned.
- *
- * Returns NULL, with last error `CYMEM_STATUS_INVALID_ARGUMENT`, if
- * either function is NULL.
+ * Returns `CYMEM_STATUS_INVALID_HANDLE` if the handle is null, freed,
+ * stale, from another pool or forged; nothing changes then.
  *
  * # Safety
  *
- * `malloc_fn` behaves like C's `malloc`: it returns NULL or a pointer to at
- * least the given number of bytes, aligned to 8, not otherwise in use until
- * it is passed to `free_fn`; both may be called until the pool is destroyed.
+ * `pool` is NULL or live. `handle` may hold any bits.
  */
-struct cymem_pool *cymem_pool_new_with(cymem_malloc_fn malloc_fn, cymem_free_fn free_fn);
+enum cymem_status cymem_free_handle(struct cymem_pool *pool, struct cymem_handle handle);
 
 /**
- * Frees every block of the pool, then the pool. NULL does nothing.
+ * Resizes the block `handle` names, as `cymem_realloc` does; the handle
+ * stays valid, the address may change.
+ *
+ * Fails with `CYMEM_STATUS_INVALID_HANDLE` where `cymem_realloc` fails
+ * with `CYMEM_STATUS_INVALID_POINTER`.
  *
  * # Safety
  *
- * `pool` is NULL or a pool from `cymem_pool_new*` not destroyed before.
- * Afterwards neither it nor any pointer into its blocks may be used.
+ * `pool` is NULL or live. `handle` may hold any bits.
  */
-void cymem_pool_destroy(struct cymem_pool *pool);
+void *cymem_realloc_handle(struct cymem_pool *pool,
+                           struct cymem_handle handle,
+                           size_t number,
+                           size_t elem_size);
+
+/**
+ * The address of the block `handle` names; its size in bytes goes to
+ * `*out_size` unless `out_size` is NULL.
+ *
+ * Returns NULL, with last error `CYMEM_STATUS_INVALID_HANDLE` or
+ * `CYMEM_STATUS_NULL_POOL`, if there is no such block; `*out_size` is then
+ * not written.
+ *
+ * # Safety
+ *
+ * `pool` is NULL or live; `out_size` is NULL or writable. `handle` may
+ * hold any bits.
+ */
+void *cymem_lookup(const struct cymem_pool *pool, struct cymem_handle handle, size_t *out_size);
 
 /**
  * Allocates `number * elem_size` zeroed bytes, aligned to 16, and returns
@@ -178,18 +186,6 @@ void *cymem_alloc(struct cymem_pool *pool,
 enum cymem_status cymem_free(struct cymem_pool *pool, void *ptr);
 
 /**
- * Frees the block `handle` names.
- *
- * Returns `CYMEM_STATUS_INVALID_HANDLE` if the handle is null, freed,
- * stale, from another pool or forged; nothing changes then.
- *
- * # Safety
- *
- * `pool` is NULL or live. `handle` may hold any bits.
- */
-enum cymem_status cymem_free_handle(struct cymem_pool *pool, struct cymem_handle handle);
-
-/**
  * Resizes the block that starts at `ptr` to `number * elem_size` bytes and
  * returns its new address.
  *
@@ -204,37 +200,6 @@ enum cymem_status cymem_free_handle(struct cymem_pool *pool, struct cymem_handle
  * `pool` is NULL or live. `ptr` may be anything: it is only compared.
  */
 void *cymem_realloc(struct cymem_pool *pool, void *ptr, size_t number, size_t elem_size);
-
-/**
- * Resizes the block `handle` names, as `cymem_realloc` does; the handle
- * stays valid, the address may change.
- *
- * Fails with `CYMEM_STATUS_INVALID_HANDLE` where `cymem_realloc` fails
- * with `CYMEM_STATUS_INVALID_POINTER`.
- *
- * # Safety
- *
- * `pool` is NULL or live. `handle` may hold any bits.
- */
-void *cymem_realloc_handle(struct cymem_pool *pool,
-                           struct cymem_handle handle,
-                           size_t number,
-                           size_t elem_size);
-
-/**
- * The address of the block `handle` names; its size in bytes goes to
- * `*out_size` unless `out_size` is NULL.
- *
- * Returns NULL, with last error `CYMEM_STATUS_INVALID_HANDLE` or
- * `CYMEM_STATUS_NULL_POOL`, if there is no such block; `*out_size` is then
- * not written.
- *
- * # Safety
- *
- * `pool` is NULL or live; `out_size` is NULL or writable. `handle` may
- * hold any bits.
- */
-void *cymem_lookup(const struct cymem_pool *pool, struct cymem_handle handle, size_t *out_size);
 
 /**
  * Finds the block that starts at `ptr`: its handle goes to `*out_handle`
@@ -257,6 +222,42 @@ enum cymem_status cymem_find(const struct cymem_pool *pool,
                              size_t *out_size);
 
 /**
+ * Creates an empty pool over the system allocator.
+ *
+ * Returns NULL if memory runs out (last error
+ * `CYMEM_STATUS_OUT_OF_MEMORY`). Free it with `cymem_pool_destroy`.
+ */
+struct cymem_pool *cymem_pool_new(void);
+
+/**
+ * Creates an empty pool whose blocks come from `malloc_fn` and go back to
+ * `free_fn`: one call each per block of any size. A block of `n` bytes asks
+ * for `n` rounded up to a multiple of 16 (at least 16), plus up to 23 bytes
+ * to align it to 16 and remember the pointer `malloc_fn` returned.
+ *
+ * Returns NULL, with last error `CYMEM_STATUS_INVALID_ARGUMENT`, if
+ * either function is NULL.
+ *
+ * # Safety
+ *
+ * `malloc_fn` behaves like C's `malloc`: it returns NULL or a pointer to at
+ * least the given number of bytes, aligned to 8, not otherwise in use until
+ * it is passed to `free_fn`; both may be called, from whichever thread uses
+ * the pool, until the pool is destroyed.
+ */
+struct cymem_pool *cymem_pool_new_with(cymem_malloc_fn malloc_fn, cymem_free_fn free_fn);
+
+/**
+ * Frees every block of the pool, then the pool. NULL does nothing.
+ *
+ * # Safety
+ *
+ * `pool` is NULL or a pool from `cymem_pool_new*` not destroyed before.
+ * Afterwards neither it nor any pointer into its blocks may be used.
+ */
+void cymem_pool_destroy(struct cymem_pool *pool);
+
+/**
  * Bytes in live blocks, as asked for: the sum of `number * elem_size`
  * (cymem's `Pool.size`). 0 for a NULL pool.
  *
@@ -274,6 +275,22 @@ size_t cymem_pool_size(const struct cymem_pool *pool);
  * `pool` is NULL or live.
  */
 size_t cymem_pool_len(const struct cymem_pool *pool);
+
+/**
+ * Writes the address and requested size of up to `capacity` live blocks,
+ * in slot order, to `out_addresses[i]` and `out_sizes[i]` (each skipped if
+ * NULL) and returns how many blocks it reported: the number of live blocks
+ * (`cymem_pool_len`) if that is at most `capacity`. 0 for a NULL pool.
+ *
+ * # Safety
+ *
+ * `pool` is NULL or live; `out_addresses` and `out_sizes` are each NULL or
+ * valid for `capacity` writes.
+ */
+size_t cymem_pool_blocks(const struct cymem_pool *pool,
+                         void **out_addresses,
+                         size_t *out_sizes,
+                         size_t capacity);
 
 /**
  * The outcome of the last fallible cymem call on this thread

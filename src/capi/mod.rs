@@ -44,6 +44,12 @@
 //!   caller's `malloc`/`free` (cymem's `WrapMalloc`/`WrapFree`) through
 //!   [`CAllocator`].
 //!
+//! Files: `status.rs` (codes, the per-thread last error), `pool.rs` (a
+//! pool's lifetime and totals, the checks on pool and out-pointer
+//! arguments), `by_pointer.rs` and `by_handle.rs` (the two ways to name a
+//! block), `blocks.rs` (the pool of C blocks behind them) and
+//! `addresses.rs` (its address table).
+//!
 //! What the pool cannot check, C must: the pool pointer is one from
 //! `cymem_pool_new*` not yet destroyed, out-pointers are NULL or writable,
 //! and a pool is used by one thread at a time.

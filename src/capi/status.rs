@@ -159,3 +159,27 @@ pub extern "C" fn cymem_status_message(status: c_int) -> *const c_char {
         .map_or(c"unknown status", |known| known.message())
         .as_ptr()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// C gets static C strings, Rust a `Display`: where the two name the same
+    /// failure, they must say the same (the size message differs on purpose:
+    /// C callers pass `number * elem_size`, not a length of `T`).
+    #[test]
+    fn messages_match_pool_error_display() {
+        for error in [PoolError::InvalidHandle, PoolError::OutOfMemory] {
+            let status = CymemStatus::from(error);
+            assert_eq!(status.message().to_str(), Ok(error.to_string().as_str()));
+        }
+    }
+
+    #[test]
+    fn every_status_has_a_distinct_message() {
+        let mut messages: Vec<_> = CymemStatus::ALL.iter().map(|s| s.message()).collect();
+        messages.sort();
+        messages.dedup();
+        assert_eq!(messages.len(), CymemStatus::ALL.len());
+    }
+}
