@@ -117,7 +117,8 @@ extern "C" {
  *
  * `pool` is NULL or live. `handle` may hold any bits.
  */
-enum cymem_status cymem_free_handle(struct cymem_pool *pool, struct cymem_handle handle);
+enum cymem_status cymem_free_handle(struct cymem_pool *pool,
+                                    struct cymem_handle handle);
 
 /**
  * Resizes the block `handle` names, as `cymem_realloc` does; the handle
@@ -148,7 +149,9 @@ void *cymem_realloc_handle(struct cymem_pool *pool,
  * `pool` is NULL or live; `out_size` is NULL or writable. `handle` may
  * hold any bits.
  */
-void *cymem_lookup(const struct cymem_pool *pool, struct cymem_handle handle, size_t *out_size);
+void *cymem_lookup(const struct cymem_pool *pool,
+                   struct cymem_handle handle,
+                   size_t *out_size);
 
 /**
  * Allocates `number * elem_size` zeroed bytes, aligned to 16, and returns
@@ -183,7 +186,8 @@ void *cymem_alloc(struct cymem_pool *pool,
  *
  * `pool` is NULL or live. `ptr` may be anything: it is only compared.
  */
-enum cymem_status cymem_free(struct cymem_pool *pool, void *ptr);
+enum cymem_status cymem_free(struct cymem_pool *pool,
+                             void *ptr);
 
 /**
  * Resizes the block that starts at `ptr` to `number * elem_size` bytes and
@@ -199,7 +203,10 @@ enum cymem_status cymem_free(struct cymem_pool *pool, void *ptr);
  *
  * `pool` is NULL or live. `ptr` may be anything: it is only compared.
  */
-void *cymem_realloc(struct cymem_pool *pool, void *ptr, size_t number, size_t elem_size);
+void *cymem_realloc(struct cymem_pool *pool,
+                    void *ptr,
+                    size_t number,
+                    size_t elem_size);
 
 /**
  * Finds the block that starts at `ptr`: its handle goes to `*out_handle`
@@ -245,7 +252,8 @@ struct cymem_pool *cymem_pool_new(void);
  * it is passed to `free_fn`; both may be called, from whichever thread uses
  * the pool, until the pool is destroyed.
  */
-struct cymem_pool *cymem_pool_new_with(cymem_malloc_fn malloc_fn, cymem_free_fn free_fn);
+struct cymem_pool *cymem_pool_new_with(cymem_malloc_fn malloc_fn,
+                                       cymem_free_fn free_fn);
 
 /**
  * Frees every block of the pool, then the pool. NULL does nothing.

@@ -15,7 +15,7 @@ use crate::Handle;
 /// `memcmp`; its fields are not meant to be read or set. All zeroes is the
 /// null handle, which no pool gives out. A handle that is freed, stale, from
 /// another pool or forged makes the `_handle` functions fail with
-/// [`CymemStatus::InvalidHandle`].
+/// [`CymemStatus::InvalidHandle`](super::CymemStatus::InvalidHandle).
 ///
 /// # Examples
 ///
@@ -62,7 +62,7 @@ impl From<CymemHandle> for Handle<Unit> {
 
 /// Frees the block `handle` names.
 ///
-/// Returns [`CymemStatus::InvalidHandle`] if the handle is null, freed,
+/// Returns [`CymemStatus::InvalidHandle`](super::CymemStatus::InvalidHandle) if the handle is null, freed,
 /// stale, from another pool or forged; nothing changes then.
 ///
 /// # Safety
@@ -96,11 +96,11 @@ pub unsafe extern "C" fn cymem_free_handle(
     )
 }
 
-/// Resizes the block `handle` names, as [`cymem_realloc`] does; the handle
+/// Resizes the block `handle` names, as [`cymem_realloc`](super::cymem_realloc) does; the handle
 /// stays valid, the address may change.
 ///
-/// Fails with [`CymemStatus::InvalidHandle`] where [`cymem_realloc`] fails
-/// with [`CymemStatus::InvalidPointer`].
+/// Fails with [`CymemStatus::InvalidHandle`](super::CymemStatus::InvalidHandle) where [`cymem_realloc`](super::cymem_realloc) fails
+/// with [`CymemStatus::InvalidPointer`](super::CymemStatus::InvalidPointer).
 ///
 /// # Safety
 ///
@@ -138,8 +138,8 @@ pub unsafe extern "C" fn cymem_realloc_handle(
 /// The address of the block `handle` names; its size in bytes goes to
 /// `*out_size` unless `out_size` is NULL.
 ///
-/// Returns NULL, with last error [`CymemStatus::InvalidHandle`] or
-/// [`CymemStatus::NullPool`], if there is no such block; `*out_size` is then
+/// Returns NULL, with last error [`CymemStatus::InvalidHandle`](super::CymemStatus::InvalidHandle) or
+/// [`CymemStatus::NullPool`](super::CymemStatus::NullPool), if there is no such block; `*out_size` is then
 /// not written.
 ///
 /// # Safety

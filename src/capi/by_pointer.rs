@@ -14,8 +14,8 @@ use crate::Handle;
 /// `out_handle` is NULL.
 ///
 /// Zero bytes give a unique, non-NULL address that must not be read.
-/// Returns NULL on failure, with last error [`CymemStatus::NullPool`],
-/// [`CymemStatus::SizeOverflow`] or [`CymemStatus::OutOfMemory`]; the pool is
+/// Returns NULL on failure, with last error [`CymemStatus::NullPool`](super::CymemStatus::NullPool),
+/// [`CymemStatus::SizeOverflow`](super::CymemStatus::SizeOverflow) or [`CymemStatus::OutOfMemory`](super::CymemStatus::OutOfMemory); the pool is
 /// unchanged and `*out_handle` is not written.
 ///
 /// # Safety
@@ -60,12 +60,12 @@ pub unsafe extern "C" fn cymem_alloc(
 
 /// Frees the block that starts at `ptr`.
 ///
-/// Returns [`CymemStatus::InvalidPointer`] if `ptr` is NULL, foreign,
+/// Returns [`CymemStatus::InvalidPointer`](super::CymemStatus::InvalidPointer) if `ptr` is NULL, foreign,
 /// inside a block or already freed; nothing changes then. An address can
 /// be given out again after its block is freed, so a stale pointer may
-/// name a newer block: [`cymem_free_handle`] catches that. The first call
+/// name a newer block: [`cymem_free_handle`](super::cymem_free_handle) catches that. The first call
 /// by pointer on a pool indexes its blocks by address, and fails with
-/// [`CymemStatus::OutOfMemory`] if that index cannot be allocated.
+/// [`CymemStatus::OutOfMemory`](super::CymemStatus::OutOfMemory) if that index cannot be allocated.
 ///
 /// # Safety
 ///
@@ -100,9 +100,9 @@ pub unsafe extern "C" fn cymem_free(pool: *mut CymemPool, ptr: *mut c_void) -> C
 ///
 /// The first `min(old, new)` bytes are kept, the rest are zero; the block
 /// may move, its handle stays the same. Returns NULL on failure, with the
-/// block untouched and last error [`CymemStatus::NullPool`],
-/// [`CymemStatus::InvalidPointer`] (as for [`cymem_free`]),
-/// [`CymemStatus::SizeOverflow`] or [`CymemStatus::OutOfMemory`].
+/// block untouched and last error [`CymemStatus::NullPool`](super::CymemStatus::NullPool),
+/// [`CymemStatus::InvalidPointer`](super::CymemStatus::InvalidPointer) (as for [`cymem_free`]),
+/// [`CymemStatus::SizeOverflow`](super::CymemStatus::SizeOverflow) or [`CymemStatus::OutOfMemory`](super::CymemStatus::OutOfMemory).
 ///
 /// # Safety
 ///
@@ -144,8 +144,8 @@ pub unsafe extern "C" fn cymem_realloc(
 /// Finds the block that starts at `ptr`: its handle goes to `*out_handle`
 /// and its size in bytes to `*out_size`, each unless NULL.
 ///
-/// Returns [`CymemStatus::InvalidPointer`] if `ptr` is not the start of a
-/// live block of this pool, or [`CymemStatus::OutOfMemory`] as for
+/// Returns [`CymemStatus::InvalidPointer`](super::CymemStatus::InvalidPointer) if `ptr` is not the start of a
+/// live block of this pool, or [`CymemStatus::OutOfMemory`](super::CymemStatus::OutOfMemory) as for
 /// [`cymem_free`]; nothing is written then. The pool is `const` to C as
 /// it is unchanged to C, but the first call by pointer on a pool indexes its
 /// blocks by address, inside the pool.

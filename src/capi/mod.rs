@@ -10,7 +10,7 @@
 //!
 //! # Design
 //!
-//! C speaks in `void *`, so this layer adds to a [`Pool`] what a C caller of
+//! C speaks in `void *`, so this layer adds to a [`Pool`](crate::Pool) what a C caller of
 //! cymem's `Pool.alloc` expects:
 //!
 //! - **Element type.** Every block is an array of 16-byte, 16-aligned
@@ -29,9 +29,9 @@
 //!   built by the first of those calls and kept from then on (`blocks.rs`
 //!   says why): a pool that is only filled and destroyed, or used through
 //!   handles, never pays for it.
-//! - **Handles.** [`CymemHandle`] is the crate's 16-byte [`Handle`] in a C
+//! - **Handles.** [`CymemHandle`] is the crate's 16-byte [`Handle`](crate::Handle) in a C
 //!   struct: the `_handle` functions check it (index, generation, pool id)
-//!   exactly as [`Pool::get`] does, and catch what an address cannot: a freed
+//!   exactly as [`Pool::get`](crate::Pool::get) does, and catch what an address cannot: a freed
 //!   address that a later block reuses.
 //! - **Errors.** Functions that return a pointer return NULL on failure;
 //!   every fallible function records a [`CymemStatus`] for
@@ -40,9 +40,9 @@
 //!   changes nothing: room for the block's size and address is reserved
 //!   before the pool allocates, so no step after the allocation can fail.
 //! - **Allocators.** [`cymem_pool_new`] carves small blocks as the Rust
-//!   [`Pool::new`] does; [`cymem_pool_new_with`] sends every block to the
+//!   [`Pool::new`](crate::Pool::new) does; [`cymem_pool_new_with`] sends every block to the
 //!   caller's `malloc`/`free` (cymem's `WrapMalloc`/`WrapFree`) through
-//!   [`CAllocator`].
+//!   [`CAllocator`](crate::CAllocator).
 //!
 //! Files: `status.rs` (codes, the per-thread last error), `pool.rs` (a
 //! pool's lifetime and totals, the checks on pool and out-pointer

@@ -83,7 +83,7 @@ macro_rules! on_blocks {
 }
 pub(super) use on_blocks;
 
-/// `pool` as a reference, or [`CymemStatus::NullPool`].
+/// `pool` as a reference, or [`CymemStatus::NullPool`](super::CymemStatus::NullPool).
 ///
 /// # Safety
 ///
@@ -94,7 +94,7 @@ pub(super) unsafe fn pool_ref<'a>(pool: *const CymemPool) -> Result<&'a CymemPoo
     unsafe { pool.as_ref() }.ok_or(CymemStatus::NullPool)
 }
 
-/// `pool` as a mutable reference, or [`CymemStatus::NullPool`].
+/// `pool` as a mutable reference, or [`CymemStatus::NullPool`](super::CymemStatus::NullPool).
 ///
 /// # Safety
 ///
@@ -131,7 +131,7 @@ fn new_pool(backing: Backing) -> *mut CymemPool {
 /// Creates an empty pool over the system allocator.
 ///
 /// Returns NULL if memory runs out (last error
-/// [`CymemStatus::OutOfMemory`]). Free it with [`cymem_pool_destroy`].
+/// [`CymemStatus::OutOfMemory`](super::CymemStatus::OutOfMemory)). Free it with [`cymem_pool_destroy`].
 ///
 /// # Examples
 ///
@@ -153,7 +153,7 @@ pub extern "C" fn cymem_pool_new() -> *mut CymemPool {
 /// for `n` rounded up to a multiple of 16 (at least 16), plus up to 23 bytes
 /// to align it to 16 and remember the pointer `malloc_fn` returned.
 ///
-/// Returns NULL, with last error [`CymemStatus::InvalidArgument`], if
+/// Returns NULL, with last error [`CymemStatus::InvalidArgument`](super::CymemStatus::InvalidArgument), if
 /// either function is NULL.
 ///
 /// # Safety
