@@ -288,12 +288,13 @@ cdef class Pool:
         with the pool. Zero bytes gives a unique non-NULL pointer that must not
         be read. OverflowError if the product overflows, MemoryError if the
         allocator fails."""
-        cdef Addresses addresses = <Addresses>self.addresses
         cdef void* p
         if (number == 0 or elem_size == 0) and WARN_ZERO_ALLOC:
             warnings.warn("Allocating zero bytes")
-        with cython.critical_section(addresses):
-            p = cymem_alloc(addresses.c_pool, number, elem_size, NULL)
+        # (<Addresses>self.addresses) is read through the borrowed field: no
+        # reference count traffic on the hot path.
+        with cython.critical_section(self.addresses):
+            p = cymem_alloc((<Addresses>self.addresses).c_pool, number, elem_size, NULL)
             if p != NULL:
                 self.size += number * elem_size
         if p == NULL:
@@ -303,11 +304,10 @@ cdef class Pool:
     cdef void free(self, void* addr) except *:
         """Frees a block now. InvalidPointerError (ValueError, KeyError) if addr
         is not the start of a live block of this pool; nothing changes then."""
-        cdef Addresses addresses = <Addresses>self.addresses
         cdef cymem_status status
-        with cython.critical_section(addresses):
-            status = cymem_free(addresses.c_pool, addr)
-            self.size = cymem_pool_size(addresses.c_pool)
+        with cython.critical_section(self.addresses):
+            status = cymem_free((<Addresses>self.addresses).c_pool, addr)
+            self.size = cymem_pool_size((<Addresses>self.addresses).c_pool)
         if status != CYMEM_STATUS_OK:
             raise_status(status)
 
