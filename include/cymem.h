@@ -11,7 +11,7 @@
  *
  * Functions that return a pointer return NULL on failure; cymem_last_error()
  * then says why. A failed call changes nothing. A pool is used by one thread
- * at a time. Rust docs of each function: src/capi/mod.rs.
+ * at a time. Rust docs of each function: src/capi/.
  *
  * Build: cargo rustc --release --lib --features capi --crate-type cdylib,staticlib
  */
@@ -68,18 +68,6 @@ typedef enum cymem_status {
 typedef struct cymem_pool cymem_pool;
 
 /**
- * A C `malloc`, or `None` (NULL): returns NULL or at least `size` bytes,
- * aligned to 8 (`cymem_malloc_fn` in C).
- */
-typedef void *(*cymem_malloc_fn)(size_t size);
-
-/**
- * A C `free`, or `None` (NULL), taking what the paired `cymem_malloc_fn`
- * returned (`cymem_free_fn` in C).
- */
-typedef void (*cymem_free_fn)(void *ptr);
-
-/**
  * A handle to a block of a pool (`cymem_handle` in C).
  *
  * Plain data, 16 bytes, to be stored in C structs and compared with
@@ -103,9 +91,149 @@ typedef struct cymem_handle {
   uint64_t pool;
 } cymem_handle;
 
+/**
+ * A C `malloc`, or `None` (NULL): returns NULL or at least `size` bytes,
+ * aligned to 8 (`cymem_malloc_fn` in C).
+ */
+typedef void *(*cymem_malloc_fn)(size_t size);
+
+/**
+ * A C `free`, or `None` (NULL), taking what the paired `cymem_malloc_fn`
+ * returned (`cymem_free_fn` in C).
+ */
+typedef void (*cymem_free_fn)(void *ptr);
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
+
+/**
+ * Frees the block `handle` names.
+ *
+ * Returns `CYMEM_STATUS_INVALID_HANDLE` if the handle is null, freed,
+ * stale, from another pool or forged; nothing changes then.
+ *
+ * # Safety
+ *
+ * `pool` is NULL or live, and in no other use (no other thread, no
+ * Rust reference) during the call. `handle` may hold any bits.
+ */
+enum cymem_status cymem_free_handle(struct cymem_pool *pool,
+                                    struct cymem_handle handle);
+
+/**
+ * Resizes the block `handle` names, as `cymem_realloc` does; the handle
+ * stays valid, the address may change.
+ *
+ * Fails with `CYMEM_STATUS_INVALID_HANDLE` where `cymem_realloc` fails
+ * with `CYMEM_STATUS_INVALID_POINTER`.
+ *
+ * # Safety
+ *
+ * `pool` is NULL or live, and in no other use (no other thread, no
+ * Rust reference) during the call. `handle` may hold any bits.
+ */
+void *cymem_realloc_handle(struct cymem_pool *pool,
+                           struct cymem_handle handle,
+                           size_t number,
+                           size_t elem_size);
+
+/**
+ * The address of the block `handle` names; its size in bytes goes to
+ * `*out_size` unless `out_size` is NULL.
+ *
+ * Returns NULL, with last error `CYMEM_STATUS_INVALID_HANDLE` or
+ * `CYMEM_STATUS_NULL_POOL`, if there is no such block; `*out_size` is then
+ * not written.
+ *
+ * # Safety
+ *
+ * `pool` is NULL or live, and in no other use (no other thread, no
+ * Rust reference) during the call; `out_size` is NULL or writable. `handle` may
+ * hold any bits.
+ */
+void *cymem_lookup(const struct cymem_pool *pool,
+                   struct cymem_handle handle,
+                   size_t *out_size);
+
+/**
+ * Allocates `number * elem_size` zeroed bytes, aligned to 16, and returns
+ * their address; writes the block's handle to `*out_handle` unless
+ * `out_handle` is NULL.
+ *
+ * Zero bytes give a unique, non-NULL address that must not be read.
+ * Returns NULL on failure, with last error `CYMEM_STATUS_NULL_POOL`,
+ * `CYMEM_STATUS_SIZE_OVERFLOW` or `CYMEM_STATUS_OUT_OF_MEMORY`; the pool is
+ * unchanged and `*out_handle` is not written.
+ *
+ * # Safety
+ *
+ * `pool` is NULL or live, and in no other use (no other thread, no
+ * Rust reference) during the call; `out_handle` is NULL or writable.
+ */
+void *cymem_alloc(struct cymem_pool *pool,
+                  size_t number,
+                  size_t elem_size,
+                  struct cymem_handle *out_handle);
+
+/**
+ * Frees the block that starts at `ptr`.
+ *
+ * Returns `CYMEM_STATUS_INVALID_POINTER` if `ptr` is NULL, foreign,
+ * inside a block or already freed; nothing changes then. An address can
+ * be given out again after its block is freed, so a stale pointer may
+ * name a newer block: `cymem_free_handle` catches that. The first call
+ * by pointer on a pool indexes its blocks by address, and fails with
+ * `CYMEM_STATUS_OUT_OF_MEMORY` if that index cannot be allocated.
+ *
+ * # Safety
+ *
+ * `pool` is NULL or live, and in no other use (no other thread, no
+ * Rust reference) during the call. `ptr` may be anything: it is only compared.
+ */
+enum cymem_status cymem_free(struct cymem_pool *pool,
+                             void *ptr);
+
+/**
+ * Resizes the block that starts at `ptr` to `number * elem_size` bytes and
+ * returns its new address.
+ *
+ * The first `min(old, new)` bytes are kept, the rest are zero; the block
+ * may move, its handle stays the same. Returns NULL on failure, with the
+ * block untouched and last error `CYMEM_STATUS_NULL_POOL`,
+ * `CYMEM_STATUS_INVALID_POINTER` (as for `cymem_free`),
+ * `CYMEM_STATUS_SIZE_OVERFLOW` or `CYMEM_STATUS_OUT_OF_MEMORY`.
+ *
+ * # Safety
+ *
+ * `pool` is NULL or live, and in no other use (no other thread, no
+ * Rust reference) during the call. `ptr` may be anything: it is only compared.
+ */
+void *cymem_realloc(struct cymem_pool *pool,
+                    void *ptr,
+                    size_t number,
+                    size_t elem_size);
+
+/**
+ * Finds the block that starts at `ptr`: its handle goes to `*out_handle`
+ * and its size in bytes to `*out_size`, each unless NULL.
+ *
+ * Returns `CYMEM_STATUS_INVALID_POINTER` if `ptr` is not the start of a
+ * live block of this pool, or `CYMEM_STATUS_OUT_OF_MEMORY` as for
+ * `cymem_free`; nothing is written then. The pool is not `const`: the
+ * first call by pointer on a pool indexes its blocks by address, inside the
+ * pool, so two threads may not call this on one pool at once.
+ *
+ * # Safety
+ *
+ * `pool` is NULL or live, and in no other use (no other thread, no
+ * Rust reference) during the call; `out_handle` and `out_size` are NULL or
+ * writable. `ptr` may be anything: it is only compared.
+ */
+enum cymem_status cymem_find(struct cymem_pool *pool,
+                             const void *ptr,
+                             struct cymem_handle *out_handle,
+                             size_t *out_size);
 
 /**
  * Creates an empty pool over the system allocator.
@@ -131,7 +259,8 @@ struct cymem_pool *cymem_pool_new(void);
  * it is passed to `free_fn`; both may be called, from whichever thread uses
  * the pool, until the pool is destroyed.
  */
-struct cymem_pool *cymem_pool_new_with(cymem_malloc_fn malloc_fn, cymem_free_fn free_fn);
+struct cymem_pool *cymem_pool_new_with(cymem_malloc_fn malloc_fn,
+                                       cymem_free_fn free_fn);
 
 /**
  * Frees every block of the pool, then the pool. NULL does nothing.
@@ -144,126 +273,13 @@ struct cymem_pool *cymem_pool_new_with(cymem_malloc_fn malloc_fn, cymem_free_fn 
 void cymem_pool_destroy(struct cymem_pool *pool);
 
 /**
- * Allocates `number * elem_size` zeroed bytes, aligned to 16, and returns
- * their address; writes the block's handle to `*out_handle` unless
- * `out_handle` is NULL.
- *
- * Zero bytes give a unique, non-NULL address that must not be read.
- * Returns NULL on failure, with last error `CYMEM_STATUS_NULL_POOL`,
- * `CYMEM_STATUS_SIZE_OVERFLOW` or `CYMEM_STATUS_OUT_OF_MEMORY`; the pool is
- * unchanged and `*out_handle` is not written.
- *
- * # Safety
- *
- * `pool` is NULL or live; `out_handle` is NULL or writable.
- */
-void *cymem_alloc(struct cymem_pool *pool,
-                  size_t number,
-                  size_t elem_size,
-                  struct cymem_handle *out_handle);
-
-/**
- * Frees the block that starts at `ptr`.
- *
- * Returns `CYMEM_STATUS_INVALID_POINTER` if `ptr` is NULL, foreign,
- * inside a block or already freed; nothing changes then. An address can
- * be given out again after its block is freed, so a stale pointer may
- * name a newer block: `cymem_free_handle` catches that. The first call
- * by pointer on a pool indexes its blocks by address, and fails with
- * `CYMEM_STATUS_OUT_OF_MEMORY` if that index cannot be allocated.
- *
- * # Safety
- *
- * `pool` is NULL or live. `ptr` may be anything: it is only compared.
- */
-enum cymem_status cymem_free(struct cymem_pool *pool, void *ptr);
-
-/**
- * Frees the block `handle` names.
- *
- * Returns `CYMEM_STATUS_INVALID_HANDLE` if the handle is null, freed,
- * stale, from another pool or forged; nothing changes then.
- *
- * # Safety
- *
- * `pool` is NULL or live. `handle` may hold any bits.
- */
-enum cymem_status cymem_free_handle(struct cymem_pool *pool, struct cymem_handle handle);
-
-/**
- * Resizes the block that starts at `ptr` to `number * elem_size` bytes and
- * returns its new address.
- *
- * The first `min(old, new)` bytes are kept, the rest are zero; the block
- * may move, its handle stays the same. Returns NULL on failure, with the
- * block untouched and last error `CYMEM_STATUS_NULL_POOL`,
- * `CYMEM_STATUS_INVALID_POINTER` (as for `cymem_free`),
- * `CYMEM_STATUS_SIZE_OVERFLOW` or `CYMEM_STATUS_OUT_OF_MEMORY`.
- *
- * # Safety
- *
- * `pool` is NULL or live. `ptr` may be anything: it is only compared.
- */
-void *cymem_realloc(struct cymem_pool *pool, void *ptr, size_t number, size_t elem_size);
-
-/**
- * Resizes the block `handle` names, as `cymem_realloc` does; the handle
- * stays valid, the address may change.
- *
- * Fails with `CYMEM_STATUS_INVALID_HANDLE` where `cymem_realloc` fails
- * with `CYMEM_STATUS_INVALID_POINTER`.
- *
- * # Safety
- *
- * `pool` is NULL or live. `handle` may hold any bits.
- */
-void *cymem_realloc_handle(struct cymem_pool *pool,
-                           struct cymem_handle handle,
-                           size_t number,
-                           size_t elem_size);
-
-/**
- * The address of the block `handle` names; its size in bytes goes to
- * `*out_size` unless `out_size` is NULL.
- *
- * Returns NULL, with last error `CYMEM_STATUS_INVALID_HANDLE` or
- * `CYMEM_STATUS_NULL_POOL`, if there is no such block; `*out_size` is then
- * not written.
- *
- * # Safety
- *
- * `pool` is NULL or live; `out_size` is NULL or writable. `handle` may
- * hold any bits.
- */
-void *cymem_lookup(const struct cymem_pool *pool, struct cymem_handle handle, size_t *out_size);
-
-/**
- * Finds the block that starts at `ptr`: its handle goes to `*out_handle`
- * and its size in bytes to `*out_size`, each unless NULL.
- *
- * Returns `CYMEM_STATUS_INVALID_POINTER` if `ptr` is not the start of a
- * live block of this pool, or `CYMEM_STATUS_OUT_OF_MEMORY` as for
- * `cymem_free`; nothing is written then. The pool is `const` to C as
- * it is unchanged to C, but the first call by pointer on a pool indexes its
- * blocks by address, inside the pool.
- *
- * # Safety
- *
- * `pool` is NULL or live; `out_handle` and `out_size` are NULL or
- * writable. `ptr` may be anything: it is only compared.
- */
-enum cymem_status cymem_find(const struct cymem_pool *pool,
-                             const void *ptr,
-                             struct cymem_handle *out_handle,
-                             size_t *out_size);
-
-/**
  * Bytes in live blocks, as asked for: the sum of `number * elem_size`
  * (cymem's `Pool.size`). 0 for a NULL pool.
  *
  * # Safety
  *
- * `pool` is NULL or live.
+ * `pool` is NULL or live, and in no other use (no other thread, no
+ * Rust reference) during the call.
  */
 size_t cymem_pool_size(const struct cymem_pool *pool);
 
@@ -272,9 +288,27 @@ size_t cymem_pool_size(const struct cymem_pool *pool);
  *
  * # Safety
  *
- * `pool` is NULL or live.
+ * `pool` is NULL or live, and in no other use (no other thread, no
+ * Rust reference) during the call.
  */
 size_t cymem_pool_len(const struct cymem_pool *pool);
+
+/**
+ * Writes the address and requested size of up to `capacity` live blocks,
+ * in slot order, to `out_addresses[i]` and `out_sizes[i]` (each skipped if
+ * NULL) and returns how many blocks it reported: the number of live blocks
+ * (`cymem_pool_len`) if that is at most `capacity`. 0 for a NULL pool.
+ *
+ * # Safety
+ *
+ * `pool` is NULL or live, and in no other use (no other thread, no
+ * Rust reference) during the call; `out_addresses` and `out_sizes` are each NULL or
+ * valid for `capacity` writes.
+ */
+size_t cymem_pool_blocks(const struct cymem_pool *pool,
+                         void **out_addresses,
+                         size_t *out_sizes,
+                         size_t capacity);
 
 /**
  * The outcome of the last fallible cymem call on this thread

@@ -44,11 +44,13 @@ cdef extern from "cymem.h" nogil:
                                size_t number, size_t elem_size)
 
     void* cymem_lookup(const cymem_pool* pool, cymem_handle handle, size_t* out_size)
-    cymem_status cymem_find(const cymem_pool* pool, const void* ptr,
+    cymem_status cymem_find(cymem_pool* pool, const void* ptr,
                             cymem_handle* out_handle, size_t* out_size)
 
     size_t cymem_pool_size(const cymem_pool* pool)
     size_t cymem_pool_len(const cymem_pool* pool)
+    size_t cymem_pool_blocks(const cymem_pool* pool, void** out_addresses,
+                             size_t* out_sizes, size_t capacity)
 
     cymem_status cymem_last_error()
     const char* cymem_status_message(int status)

@@ -1,29 +1,28 @@
 #!/usr/bin/env bash
-# Builds libcymem (C API), the cymem_rs Cython extensions (under
-# target/python-build, leaving the source tree clean) and runs their tests.
+# Installs the cymem package (python/, `pip install ./python`: cargo builds the
+# Rust library, Cython the module) into a virtualenv under target/, builds the
+# test extensions against the installed cymem/cymem.pxd and runs the tests.
 # CI: `bash python/run.sh` from the repository root (any cwd works).
+# PYTHON picks the interpreter that makes the virtualenv (default python3).
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(dirname "$here")"
-py="${PYTHON:-python3}"
-build="$root/target/python-build"
+build="$root/target/python-tests"
+venv="$root/target/venv-tests"
 
-if ! "$py" -c 'import Cython, sys; sys.exit(Cython.__version__.split(".")[0] != "3")' 2>/dev/null; then
-    "$py" -m pip install --quiet 'cython>=3,<4'
-fi
-if ! "$py" -c 'import setuptools' 2>/dev/null; then
-    "$py" -m pip install --quiet setuptools
-fi
-
-cd "$root"
-cargo rustc --release --lib --features capi --crate-type cdylib,staticlib
+"${PYTHON:-python3}" -m venv "$venv"
+py="$venv/bin/python"
+"$py" -m pip install --quiet --upgrade pip
+"$py" -m pip install --quiet 'cython>=3.1,<4' setuptools
+"$py" -m pip install --quiet --force-reinstall --no-deps "$here"
+"$py" -c 'import cymem.about as a; assert "+rust" in a.__version__, a.__version__'
 
 mkdir -p "$build"
-CYMEM_RS_BUILD_DIR="$build/c" "$py" python/setup.py --quiet build_ext \
+CYMEM_TESTS_BUILD_DIR="$build/c" "$py" "$here/tests/setup_tests.py" --quiet build_ext \
     --build-lib "$build/lib" --build-temp "$build/tmp"
 
-# Run from beside the built modules, so an in-place build in python/ can't shadow them.
-cp "$here/test_cymem_rs.py" "$build/lib/"
+# Run from beside the built modules; the source tree never holds build output.
+cp "$here/tests/test_cymem.py" "$build/lib/"
 cd "$build/lib"
-"$py" test_cymem_rs.py
+"$py" test_cymem.py

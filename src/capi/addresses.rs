@@ -1,26 +1,15 @@
 //! The C layer's map from each live block's address to its slot and size.
 //!
 //! An open-addressing table with linear probing and backward-shift
-//! deletion, keyed by address. It replaced `std`'s `HashMap` (with the
-//! cheapest hasher) for a measured reason, callgrind instruction counts
-//! through the C API (`cymem_alloc(pool, 1, 32)`; raw `calloc` + `free`
-//! is 251 per pair):
-//!
-//! | | `HashMap` | this table |
-//! |---|---|---|
-//! | alloc + free by pointer | 443 | 364 |
-//! | alloc + free by handle | 499 | 418 |
-//! | fill 10^5 blocks, destroy (per block) | 319 | 254 |
-//!
-//! (Measured with the table kept from a pool's first block and 24-byte
-//! entries; entries are now 16 bytes, and the table is built on a pool's
-//! first call by pointer, see `blocks.rs`.) A pair pays one insert and one
-//! remove; hashbrown spent about 150 instructions on them. Addresses need
-//! no general-purpose hashing: they are distinct, 16-aligned and mostly
-//! close together, so one multiply (Fibonacci hashing) spreads them;
-//! without tombstones a remove leaves nothing behind to slow later probes;
-//! and a grown table comes from zeroed memory (an all-empty table), fresh
-//! pages instead of a fill loop.
+//! deletion, keyed by address, in place of `std`'s `HashMap`: addresses
+//! need no general-purpose hashing (they are distinct, 16-aligned and
+//! mostly close together, so one multiply, Fibonacci hashing, spreads
+//! them); without tombstones a remove leaves nothing behind to slow later
+//! probes; and a grown table comes from zeroed memory (an all-empty table),
+//! fresh pages instead of a fill loop. A C alloc + free pair by pointer pays
+//! one insert and one remove here; what the whole pair costs today is
+//! printed by `bash python/bench/callgrind_capi.sh` (instructions per pair,
+//! with raw `calloc` + `free` beside it).
 //!
 //! All safe code: a bug here can misreport a pointer as foreign, never
 //! reach memory, since the pool checks every handle taken from an entry.

@@ -3,13 +3,13 @@
 //! its block.
 //!
 //! The address table is built on the first call that names a block by
-//! pointer (`cymem_free`, `cymem_realloc`, `cymem_find`) and kept up to date
-//! from then on. cymem's own pattern — build a structure, drop the pool —
-//! never frees one block, and the handle functions never need it; measured
-//! with the table kept from the start, filling and destroying a pool of 10^5
-//! blocks of 32 bytes took 17 ms against 0.84 ms for the Rust `Pool` alone
-//! (`benches/capi.rs`, `capi_build_drop`), most of it page faults on the
-//! table's fresh memory.
+//! pointer (`cymem_free`, `cymem_realloc`, `cymem_find`; `cymem_pool_blocks`
+//! does not need it) and kept up to date from then on. cymem's own pattern
+//! — build a structure, drop the pool — never frees one block, and the
+//! handle functions never need it, so neither pays for its inserts or for
+//! the page faults of its fresh memory. `bash python/bench/callgrind_capi.sh`
+//! prints the instructions per block of such a fill + destroy (`fill`) and
+//! per alloc + free pair by pointer (`pair`) on today's code.
 
 use core::ptr::NonNull;
 
@@ -88,6 +88,9 @@ pub(super) trait BlockMap {
     fn handle_at(&mut self, address: usize) -> Result<Handle<Unit>, CymemStatus>;
     fn len(&self) -> usize;
     fn bytes(&self) -> usize;
+    /// Calls `f` with each live block's address and requested size, in slot
+    /// order, until it returns false.
+    fn each_block(&self, f: &mut dyn FnMut(NonNull<u8>, usize) -> bool);
 }
 
 impl<A: BlockAllocator> Blocks<A> {
@@ -261,5 +264,15 @@ impl<A: BlockAllocator> BlockMap for Blocks<A> {
 
     fn bytes(&self) -> usize {
         self.bytes
+    }
+
+    fn each_block(&self, f: &mut dyn FnMut(NonNull<u8>, usize) -> bool) {
+        for (index, _, ptr) in self.pool.table.occupied() {
+            let bytes = self.sizes.get(index as usize).copied();
+            debug_assert!(bytes.is_some(), "M1: a live block has a size");
+            if !f(ptr, bytes.unwrap_or(0)) {
+                break;
+            }
+        }
     }
 }

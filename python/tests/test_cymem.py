@@ -1,16 +1,19 @@
-"""Tests of the cymem_rs Cython module (stdlib unittest).
+"""Tests of the installed cymem.cymem module (stdlib unittest).
 
-Run by python/run.sh, which builds the extensions first; or by hand with the
-built modules on sys.path: `python -m unittest test_cymem_rs`.
+Run by python/run.sh, which installs the package and builds the test
+extensions first; or by hand with those on sys.path: `python test_cymem.py`.
 """
+import ctypes
 import gc
 import sys
+import threading
 import unittest
 
-import cymem_rs
-import cymem_rs_testing as t
+import cymem.about
+import cymem.cymem as cymem_module
+import cymem_testing as t
 import sparse_matrix
-from cymem_rs import InvalidPointerError, Pool, status_message
+from cymem.cymem import Address, InvalidPointerError, Pool, status_message
 
 # cymem_status values (include/cymem.h).
 INVALID_HANDLE, INVALID_POINTER, SIZE_OVERFLOW, OUT_OF_MEMORY = 2, 3, 4, 5
@@ -316,7 +319,164 @@ class Misc(unittest.TestCase):
         self.assertIn("0 blocks", repr(Pool()))
 
     def test_module_docs(self):
-        self.assertIn("cymem", cymem_rs.__doc__)
+        self.assertIn("cymem", cymem_module.__doc__)
+
+    def test_version_satisfies_spacy(self):
+        # spaCy 3.8 requires cymem>=2.0.2,<2.1.0; a local label keeps that.
+        self.assertTrue(cymem.about.__version__.startswith("2.0.16+"))
+
+
+def capsule_name(capsule):
+    get_name = ctypes.pythonapi.PyCapsule_GetName
+    get_name.restype = ctypes.c_char_p
+    get_name.argtypes = [ctypes.py_object]
+    return get_name(capsule).decode()
+
+
+class BinaryCompatibility(unittest.TestCase):
+    """What modules compiled against cymem 2.0.16's cymem.pxd check or use."""
+
+    def test_object_sizes_match_cymem_2_0_16(self):
+        # From PyPI's cymem 2.0.16 wheel on a 64-bit CPython: Cython compares
+        # these at import (smaller: ImportError, larger: RuntimeWarning).
+        ptr = ctypes.sizeof(ctypes.c_void_p)
+        head = object.__basicsize__  # PyObject_HEAD
+        self.assertEqual(Pool.__basicsize__, head + ptr + 5 * ptr)  # vtab + 5 fields
+        self.assertEqual(Address.__basicsize__, head + 3 * ptr)
+        self.assertEqual(cymem_module.PyMalloc.__basicsize__, head + 2 * ptr)  # vtab + malloc
+        self.assertEqual(cymem_module.PyFree.__basicsize__, head + 2 * ptr)
+
+    def offset_of(self, obj, value):
+        """Offsets of the words in obj's struct that equal value."""
+        return [off for off in range(0, type(obj).__basicsize__, 8)
+                if t.word_at(obj, off) == value]
+
+    def test_field_order(self):
+        # Fields follow PyObject_HEAD (16) and the vtable pointer (8).
+        pool = Pool()
+        t.alloc(pool, 123456, 1)
+        self.assertEqual(self.offset_of(pool, 123456), [24])  # size
+        self.assertEqual(self.offset_of(pool, id(pool.addresses)), [32])
+        self.assertEqual(self.offset_of(pool, id(pool.refs)), [40])
+        self.assertEqual(self.offset_of(pool, id(pool.pymalloc)), [48])
+        self.assertEqual(self.offset_of(pool, id(pool.pyfree)), [56])
+        address = Address(1, 1)
+        self.assertEqual(self.offset_of(address, address.addr), [16])  # no vtable
+        self.assertEqual(self.offset_of(address, id(address.pymalloc)), [24])
+        self.assertEqual(self.offset_of(address, id(address.pyfree)), [32])
+
+    def test_exported_functions_have_cymem_signatures(self):
+        capi = cymem_module.__pyx_capi__
+        self.assertEqual(capsule_name(capi["WrapMalloc"]),
+                         "struct __pyx_obj_5cymem_5cymem_PyMalloc *(__pyx_t_5cymem_5cymem_malloc_t)")
+        self.assertEqual(capsule_name(capi["WrapFree"]),
+                         "struct __pyx_obj_5cymem_5cymem_PyFree *(__pyx_t_5cymem_5cymem_free_t)")
+
+    def test_fields_readable_from_python(self):
+        pool = Pool()
+        self.assertEqual((pool.size, pool.refs, dict(pool.addresses)), (0, [], {}))
+        self.assertIs(pool.pymalloc, cymem_module.Default_Malloc)
+        self.assertIs(pool.pyfree, cymem_module.Default_Free)
+        self.assertIsInstance(pool.addresses, dict)
+        with self.assertRaises(AttributeError):
+            pool.size = 1
+
+    def test_wrap_malloc_keeps_the_function(self):
+        pool = t.counting_pool("wrap")
+        self.assertTrue(t.wrapped_is_malloc(pool.pymalloc))
+
+
+class AddressesView(unittest.TestCase):
+    def test_view_follows_the_pool(self):
+        pool = Pool()
+        view = pool.addresses
+        a = t.alloc(pool, 10, 4)
+        b = t.alloc(pool, 3, 1)
+        self.assertEqual(dict(view), {a: 40, b: 3})
+        self.assertEqual((len(view), view[a], view.get(b), a in view), (2, 40, 3, True))
+        self.assertEqual(sorted(view), sorted([a, b]))
+        self.assertEqual(view, {a: 40, b: 3})
+        b = t.realloc(pool, b, 100)
+        t.free(pool, a)
+        self.assertEqual(dict(view.items()), {b: 100})
+        self.assertNotIn(a, view)
+        self.assertIsNone(view.get(a))
+        with self.assertRaises(KeyError):
+            view[a]
+        for key in (0, -1, "x", 2**70):
+            self.assertNotIn(key, view)
+
+    def test_view_is_read_only(self):
+        pool = Pool()
+        a = t.alloc(pool, 1, 8)
+        view = pool.addresses
+        for mutate in (lambda: view.__setitem__(a, 1), lambda: view.__delitem__(a),
+                       lambda: view.pop(a), view.popitem, view.clear,
+                       lambda: view.update({}), lambda: view.setdefault(a, 1)):
+            with self.assertRaises(TypeError):
+                mutate()
+        self.assertEqual(dict(view), {a: 8})
+
+    def test_view_outliving_the_pool_is_empty(self):
+        pool = Pool()
+        t.alloc(pool, 1, 8)
+        view = pool.addresses
+        del pool
+        gc.collect()
+        self.assertEqual((len(view), dict(view)), (0, {}))
+
+
+class AddressObject(unittest.TestCase):
+    def setUp(self):
+        gc.collect()
+        self.start = leaked()
+
+    def test_zeroed_block_freed_with_the_object(self):
+        address = t.counting_address(10, 8)
+        self.assertNotEqual(address.addr, 0)
+        self.assertEqual(t.address_read(address, 80), bytes(80))
+        self.assertEqual(leaked() - self.start, 1)
+        del address
+        self.assertEqual(leaked(), self.start)
+
+    def test_default_allocator_and_errors(self):
+        address = Address(3, 4)
+        self.assertEqual(t.address_read(address, 12), bytes(12))
+        self.assertIsNot(Address(0, 8).addr, 0)  # a valid block, unlike malloc(0)
+        with self.assertRaises(OverflowError):
+            Address(2**63, 4)
+
+
+class Threads(unittest.TestCase):
+    def test_one_pool_shared_by_threads(self):
+        pool = Pool()
+        results = {}
+
+        def run(tag):
+            results[tag] = t.stress(pool, 20000, tag * 7919, tag)
+
+        threads = [threading.Thread(target=run, args=(tag,)) for tag in range(1, 9)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        self.assertEqual(sorted(results), list(range(1, 9)))
+        self.assertTrue(all(checks > 1000 for checks in results.values()), results)
+        self.assertEqual((len(pool), pool.size, dict(pool.addresses)), (0, 0, {}))
+
+    def test_counting_pool_shared_by_threads(self):
+        gc.collect()
+        start = leaked()
+        pool = t.counting_pool()
+        threads = [threading.Thread(target=t.stress, args=(pool, 5000, tag, tag))
+                   for tag in range(1, 5)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        self.assertEqual((len(pool), pool.size), (0, 0))
+        del pool
+        self.assertEqual(leaked(), start)
 
 
 if __name__ == "__main__":

@@ -8,10 +8,9 @@ its addresses are freed.
 We don't need to write MatrixArray.__dealloc__ or sparse_matrix_free,
 eliminating a common class of bugs.
 """
-# cymem's README example, ported: only the cimport line changed
-# (was `from cymem.cymem cimport Pool`), and sparse_matrix_init_cymem is
-# named sparse_matrix_init, the name the README's MatrixArray calls.
-from cymem_rs cimport Pool
+# cymem's README example, unchanged but for one name: sparse_matrix_init_cymem
+# is named sparse_matrix_init, the name the README's MatrixArray calls.
+from cymem.cymem cimport Pool
 
 cdef struct SparseRow:
     size_t length

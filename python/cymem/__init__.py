@@ -1,0 +1,1 @@
+from .about import *  # noqa: F401,F403
