@@ -54,6 +54,7 @@ use cymem::Pool;
 
 mod common;
 use common::fresh::{self, Bench, Sample};
+use common::Lcg;
 
 #[path = "client/map.rs"]
 mod map;
@@ -84,23 +85,6 @@ impl Sizes {
 const INLINE: usize = 8;
 const PADDING: usize = 5;
 const FIRST_TOKENS: usize = 20;
-
-/// A small deterministic generator, so every variant sees the same corpus.
-struct Lcg(u64);
-
-impl Lcg {
-    fn next(&mut self) -> u64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6_364_136_223_846_793_005)
-            .wrapping_add(1_442_695_040_888_963_407);
-        self.0 >> 33
-    }
-
-    fn below(&mut self, bound: usize) -> usize {
-        (self.next() % bound as u64) as usize
-    }
-}
 
 fn mix(mut h: u64) -> u64 {
     h ^= h >> 33;

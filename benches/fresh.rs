@@ -43,7 +43,7 @@ use slotmap::{DefaultKey, SlotMap};
 
 mod common;
 use common::fresh::{self, Bench, Sample};
-use common::{raw_calloc, raw_free};
+use common::{permutation, raw_calloc, raw_free, Lcg};
 
 const BLOCK_BYTES: usize = 32;
 const GROW_FROM: usize = 8;
@@ -69,32 +69,6 @@ impl Sizes {
             grow_blocks: 10_000 / d,
         }
     }
-}
-
-/// A small deterministic generator, so every variant sees the same sequence.
-struct Lcg(u64);
-
-impl Lcg {
-    fn next(&mut self) -> u64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6_364_136_223_846_793_005)
-            .wrapping_add(1_442_695_040_888_963_407);
-        self.0 >> 33
-    }
-
-    fn below(&mut self, bound: usize) -> usize {
-        (self.next() % bound as u64) as usize
-    }
-}
-
-fn permutation(len: usize) -> Vec<usize> {
-    let mut order: Vec<usize> = (0..len).collect();
-    let mut rng = Lcg(7);
-    for i in (1..len).rev() {
-        order.swap(i, rng.below(i + 1));
-    }
-    order
 }
 
 /// A vector of `len` keys whose pages are already touched, then emptied.

@@ -21,7 +21,7 @@ use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughpu
 use cymem::{Handle, Pool};
 
 mod common;
-use common::{config, raw_calloc, raw_free};
+use common::{config, permutation, raw_calloc, raw_free, Lcg};
 
 const BLOCKS: usize = 1_000_000;
 const BLOCK_BYTES: usize = 32;
@@ -32,32 +32,6 @@ const GROW_BLOCKS: usize = 10_000;
 const GROW_FROM: usize = 8;
 const GROW_TO: usize = 64 * 1024;
 const ZONE_BLOCKS: usize = 100_000;
-
-/// A small deterministic generator, so every variant sees the same sequence.
-struct Lcg(u64);
-
-impl Lcg {
-    fn next(&mut self) -> u64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6_364_136_223_846_793_005)
-            .wrapping_add(1_442_695_040_888_963_407);
-        self.0 >> 33
-    }
-
-    fn below(&mut self, bound: usize) -> usize {
-        (self.next() % bound as u64) as usize
-    }
-}
-
-fn permutation(len: usize) -> Vec<usize> {
-    let mut order: Vec<usize> = (0..len).collect();
-    let mut rng = Lcg(7);
-    for i in (1..len).rev() {
-        order.swap(i, rng.below(i + 1));
-    }
-    order
-}
 
 /// Raw blocks with their frees, so that dropping them (outside the timed part
 /// of `iter_batched`) does not leak.

@@ -161,16 +161,8 @@ pub unsafe trait BlockAllocator {
         layout: Layout,
         new_size: usize,
     ) -> Option<NonNull<u8>> {
-        // SAFETY: the caller promises `new_size` fits a layout of this alignment.
-        let new_layout = unsafe { Layout::from_size_align_unchecked(new_size, layout.align()) };
-        let new = self.allocate_zeroed(new_layout)?;
-        // SAFETY: both blocks are live, distinct, and at least this long.
-        unsafe {
-            ptr::copy_nonoverlapping(ptr.as_ptr(), new.as_ptr(), layout.size().min(new_size))
-        };
-        // SAFETY: the caller's block, with its layout, not used again.
-        unsafe { self.deallocate(ptr, layout) };
-        Some(new)
+        // SAFETY: the caller's promises are `move_block`'s.
+        unsafe { move_block(self, ptr, layout, new_size) }
     }
 
     /// Whether a [`Pool`](crate::Pool) may carve blocks of up to 256 bytes
@@ -254,15 +246,8 @@ unsafe impl BlockAllocator for DefaultAllocator {
             || crate::pages::is_mapped(new_layout)
         {
             // Not (only) the global allocator's: move the block.
-            let new = self.allocate_zeroed(new_layout)?;
-            // SAFETY: both blocks are live, distinct (or the old one holds
-            // no bytes), and at least this long.
-            unsafe {
-                ptr::copy_nonoverlapping(ptr.as_ptr(), new.as_ptr(), layout.size().min(new_size))
-            };
-            // SAFETY: the caller's block, with its layout, not used again.
-            unsafe { self.deallocate(ptr, layout) };
-            return Some(new);
+            // SAFETY: the caller's promises are `move_block`'s.
+            return unsafe { move_block(self, ptr, layout, new_size) };
         }
         // SAFETY: the caller passes a live block of non-zero size with its
         // layout and a non-zero `new_size` that fits a layout of this alignment.
@@ -279,6 +264,30 @@ unsafe impl BlockAllocator for DefaultAllocator {
     }
 
     const CARVE_SMALL_BLOCKS: bool = true;
+}
+
+/// Resizes by allocating a new block, copying `min(old, new)` bytes and
+/// freeing the old one: `reallocate_zeroed`'s default, and `DefaultAllocator`'s
+/// way for blocks that `realloc` cannot take.
+///
+/// # Safety
+///
+/// As for [`BlockAllocator::reallocate_zeroed`].
+unsafe fn move_block<A: BlockAllocator + ?Sized>(
+    allocator: &A,
+    ptr: NonNull<u8>,
+    layout: Layout,
+    new_size: usize,
+) -> Option<NonNull<u8>> {
+    // SAFETY: the caller promises `new_size` fits a layout of this alignment.
+    let new_layout = unsafe { Layout::from_size_align_unchecked(new_size, layout.align()) };
+    let new = allocator.allocate_zeroed(new_layout)?;
+    // SAFETY: both blocks are live and distinct (or the old one holds no
+    // bytes), and at least this long.
+    unsafe { ptr::copy_nonoverlapping(ptr.as_ptr(), new.as_ptr(), layout.size().min(new_size)) };
+    // SAFETY: the caller's block, with its layout, not used again.
+    unsafe { allocator.deallocate(ptr, layout) };
+    Some(new)
 }
 
 /// An aligned, non-null pointer that owns nothing: a zero-byte block.

@@ -1,5 +1,6 @@
 //! What the benches share: the raw `calloc`/`free` baseline, the criterion
-//! settings, and the fresh-process runner (`fresh.rs`).
+//! settings, a deterministic generator, and the fresh-process runner
+//! (`fresh.rs`).
 #![allow(dead_code)]
 
 use std::time::Duration;
@@ -28,4 +29,31 @@ pub fn config() -> Criterion {
         .sample_size(10)
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(3))
+}
+
+/// A small deterministic generator, so every variant sees the same sequence.
+pub struct Lcg(pub u64);
+
+impl Lcg {
+    pub fn next(&mut self) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        self.0 >> 33
+    }
+
+    pub fn below(&mut self, bound: usize) -> usize {
+        (self.next() % bound as u64) as usize
+    }
+}
+
+/// `0..len` in a random order, the same in every run and variant.
+pub fn permutation(len: usize) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..len).collect();
+    let mut rng = Lcg(7);
+    for i in (1..len).rev() {
+        order.swap(i, rng.below(i + 1));
+    }
+    order
 }
