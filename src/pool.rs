@@ -13,11 +13,13 @@ use crate::{BlockAllocator, DefaultAllocator, Handle, PoolError};
 /// An owner of zeroed, typed blocks, addressed by [`Handle`]s.
 ///
 /// Every block is freed exactly once: by [`free`](Pool::free), when
-/// [`realloc`](Pool::realloc) moves it, by [`rollback`](Pool::rollback) of a
-/// zone it was allocated in, by [`clear`](Pool::clear), or when the pool is
-/// dropped. Element destructors (for types such as `Option<Box<X>>`, or any
-/// value stored with [`insert`](Pool::insert)) run exactly once, when their
-/// block is freed, shrunk, rolled back, cleared or dropped, as in a `Vec`.
+/// [`realloc`](Pool::realloc) moves it, by [`retain`](Pool::retain) or
+/// [`take`](Pool::take), by [`rollback`](Pool::rollback) of a zone it was
+/// allocated in, by [`clear`](Pool::clear), or when the pool is dropped.
+/// Element destructors (for types such as `Option<Box<X>>`, or any value
+/// stored with [`insert`](Pool::insert)) run exactly once, when their block
+/// is freed, shrunk, rolled back, cleared or dropped, as in a `Vec`;
+/// [`take`](Pool::take) moves the value out instead.
 ///
 /// Zones free everything allocated since a [`Mark`](crate::Mark) at once:
 /// see [`mark`](Pool::mark), [`rollback`](Pool::rollback) and
