@@ -202,10 +202,13 @@ pub unsafe trait BlockAllocator {
 #[derive(Debug, Default, Clone, Copy)]
 pub struct DefaultAllocator;
 
-// SAFETY: `alloc_zeroed` returns zeroed memory aligned to `layout.align()` or
-// null; a zero-sized layout gets an aligned dangling pointer, which owns
-// nothing and which `deallocate` ignores; `dealloc` gets the layout its
-// block was allocated with, as the trait's caller promises.
+// The contract, part by part: `alloc_zeroed` (or a fresh mapping from
+// `pages::map`, zeroed by the kernel) gives zeroed, aligned, writable memory
+// or null; a zero-sized layout gets an aligned dangling pointer that owns
+// nothing and that `deallocate` ignores; blocks live outside the (empty)
+// allocator value, so moving it changes nothing.
+// SAFETY: as above; each block goes back with the layout it came with, as
+// the trait's caller promises, through the path that made it.
 unsafe impl BlockAllocator for DefaultAllocator {
     #[inline]
     fn allocate_zeroed(&self, layout: Layout) -> Option<NonNull<u8>> {

@@ -102,13 +102,12 @@ impl<'a, T: 'static> Iterator for IterMut<'a, T> {
         let type_index = self.type_index;
         self.indices.find_map(|index| {
             let (handle, ptr, len) = self.table.block_at::<T>(index, type_index)?;
-            // SAFETY: as in `Iter::next` (I1-I2 for `T`). The pool is borrowed
-            // mutably for 'a, and each index is visited once, so each block
-            // (owned by its slot alone, I3) gets exactly one `&mut`; blocks
-            // never overlap the table's own memory.
-            Some((handle, unsafe {
-                core::slice::from_raw_parts_mut(ptr.cast::<T>().as_ptr(), len)
-            }))
+            // The pool is borrowed mutably for 'a and each index is visited
+            // once, so each block (owned by its slot alone, I3) gets one `&mut`;
+            // blocks never overlap the table's own memory.
+            // SAFETY: as in `Iter::next` (I1-I2 for `T`), exclusive as above.
+            let block = unsafe { core::slice::from_raw_parts_mut(ptr.cast::<T>().as_ptr(), len) };
+            Some((handle, block))
         })
     }
 
