@@ -292,7 +292,7 @@ static SparseMatrix *build_ptr(cymem_pool *pool, uint64_t seed, size_t nmat) {
 }
 
 /* Checks a pointer-variant block: it is a live block of `bytes` bytes. */
-static void check_block(const cymem_pool *pool, const void *p, size_t bytes, const char *file, int line) {
+static void check_block(cymem_pool *pool, const void *p, size_t bytes, const char *file, int line) {
     cymem_handle h;
     size_t size = 777;
     memset(&h, 0, sizeof h);
@@ -305,7 +305,7 @@ static void check_block(const cymem_pool *pool, const void *p, size_t bytes, con
 }
 
 /* Reads the structure back against the generator; returns the sum of all values. */
-static double verify_ptr(const cymem_pool *pool, const SparseMatrix *mats, uint64_t seed, size_t nmat) {
+static double verify_ptr(cymem_pool *pool, const SparseMatrix *mats, uint64_t seed, size_t nmat) {
     Rng r = {seed};
     double sum = 0.0;
     check_block(pool, mats, nmat * sizeof *mats, __FILE__, __LINE__);
@@ -559,7 +559,7 @@ static void expect_invalid_handle(cymem_pool *pool, cymem_handle h, const char *
 }
 
 /* A block of 64 bytes holding `byte` everywhere, still that size, at `p`. */
-static void expect_block_intact(const cymem_pool *pool, const void *p, cymem_handle h, size_t bytes, int byte) {
+static void expect_block_intact(cymem_pool *pool, const void *p, cymem_handle h, size_t bytes, int byte) {
     size_t size = 777;
     cymem_handle found;
     memset(&found, 0, sizeof found);
