@@ -13,11 +13,12 @@
 //! | `type_index` | 4     | into the pool's `types` (`TypeId`, size, drop); `NONE` while vacant |
 //!
 //! 24 bytes, not 32 with a `&'static` type pointer, because the slot is the
-//! pool's whole per-block overhead: with 32-byte blocks a pool then takes
-//! 56 bytes per block, as much as `calloc`'s 48-byte chunk plus a pointer to
-//! it (measured by `benches/memory.rs`); 32-byte slots would take 64. The
-//! type list is scanned on `alloc` (a pool sees few types; the scan is a
-//! pointer compare per entry) and indexed on lookups.
+//! pool's whole per-block overhead: with 32-byte blocks the pool alone takes
+//! 57.8 bytes per block, about `calloc`'s 48-byte chunk plus a pointer to it
+//! (`cargo bench --bench memory`); 32-byte slots would add 8 more. The type
+//! list holds each type's `TypeId` beside its `ElemType`; it is scanned on
+//! `alloc` (a pool sees few types; the scan is a 16-byte compare per entry)
+//! and indexed on lookups.
 //!
 //! A [`Handle`] carries `(index, generation, pool id)`. [`Table::resolve`]
 //! accepts it only if
@@ -37,7 +38,7 @@
 //!
 //! # Invariants of an occupied slot (odd generation)
 //!
-//! Below, `elem` is `types[type_index]`.
+//! Below, `elem` is `types[type_index].elem`.
 //!
 //! - **I1** `ptr` is aligned to `elem.align` and valid for reads and writes
 //!   of `elem.size * len` bytes that no one else references; if that size is
