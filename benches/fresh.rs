@@ -43,7 +43,7 @@ use slotmap::{DefaultKey, SlotMap};
 
 mod common;
 use common::fresh::{self, Bench, Sample};
-use common::{permutation, raw_calloc, raw_free, Lcg};
+use common::{mixed_ops, permutation, raw_calloc, raw_free, MixedOp};
 
 const BLOCK_BYTES: usize = 32;
 const GROW_FROM: usize = 8;
@@ -316,31 +316,6 @@ fn get(variant: &str, s: &Sizes, out: &mut Sample) {
 }
 
 // ---------------------------------------------------------------- mixed
-
-/// One step of the mixed workload: what to do and the random numbers it uses.
-#[derive(Clone, Copy)]
-enum MixedOp {
-    Alloc { bytes: usize },
-    Free { pick: usize },
-    Update { pick: usize },
-}
-
-fn mixed_ops(len: usize) -> Vec<MixedOp> {
-    let mut rng = Lcg(42);
-    (0..len)
-        .map(|_| match rng.below(10) {
-            0..=4 => MixedOp::Alloc {
-                bytes: 8 + rng.below(249),
-            },
-            5..=7 => MixedOp::Free {
-                pick: rng.next() as usize,
-            },
-            _ => MixedOp::Update {
-                pick: rng.next() as usize,
-            },
-        })
-        .collect()
-}
 
 /// Blocks under the mixed workload: alloc zeroed bytes, add 1 to byte 0,
 /// free returning byte 0.

@@ -21,7 +21,7 @@ use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughpu
 use cymem::{Handle, Pool};
 
 mod common;
-use common::{config, permutation, raw_calloc, raw_free, Lcg};
+use common::{config, mixed_ops, permutation, raw_calloc, raw_free, MixedOp};
 
 const BLOCKS: usize = 1_000_000;
 const BLOCK_BYTES: usize = 32;
@@ -261,31 +261,6 @@ fn get(c: &mut Criterion) {
     group.finish();
 }
 
-/// One step of the mixed workload: what to do and the random numbers it uses.
-#[derive(Clone, Copy)]
-enum MixedOp {
-    Alloc { bytes: usize },
-    Free { pick: usize },
-    Update { pick: usize },
-}
-
-fn mixed_ops() -> Vec<MixedOp> {
-    let mut rng = Lcg(42);
-    (0..MIXED_OPS)
-        .map(|_| match rng.below(10) {
-            0..=4 => MixedOp::Alloc {
-                bytes: 8 + rng.below(249),
-            },
-            5..=7 => MixedOp::Free {
-                pick: rng.next() as usize,
-            },
-            _ => MixedOp::Update {
-                pick: rng.next() as usize,
-            },
-        })
-        .collect()
-}
-
 /// Runs the mixed workload over any container: `alloc`, `free` and `update`
 /// act on a live-key vector that all variants manage identically. An alloc
 /// with `MIXED_LIVE` blocks live frees one instead, so the live set stays bounded.
@@ -311,7 +286,7 @@ fn run_mixed<K: Copy>(
 fn mixed(c: &mut Criterion) {
     let mut group = c.benchmark_group("mixed");
     group.throughput(Throughput::Elements(MIXED_OPS as u64));
-    let ops = mixed_ops();
+    let ops = mixed_ops(MIXED_OPS);
     group.bench_function("raw", |b| {
         b.iter(|| {
             run_mixed(

@@ -57,3 +57,30 @@ pub fn permutation(len: usize) -> Vec<usize> {
     }
     order
 }
+
+/// One step of the mixed workload: what to do and the random numbers it uses.
+#[derive(Clone, Copy)]
+pub enum MixedOp {
+    Alloc { bytes: usize },
+    Free { pick: usize },
+    Update { pick: usize },
+}
+
+/// `len` steps of the mixed workload (50 % alloc of 8-256 B, 30 % free,
+/// 20 % update), the same in every run and variant.
+pub fn mixed_ops(len: usize) -> Vec<MixedOp> {
+    let mut rng = Lcg(42);
+    (0..len)
+        .map(|_| match rng.below(10) {
+            0..=4 => MixedOp::Alloc {
+                bytes: 8 + rng.below(249),
+            },
+            5..=7 => MixedOp::Free {
+                pick: rng.next() as usize,
+            },
+            _ => MixedOp::Update {
+                pick: rng.next() as usize,
+            },
+        })
+        .collect()
+}
