@@ -14,7 +14,7 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 out="$root/target/callgrind-capi"
 mkdir -p "$out"
 cd "$root"
-CARGO_PROFILE_RELEASE_LTO=fat CARGO_PROFILE_RELEASE_CODEGEN_UNITS=1 \
+CARGO_PROFILE_RELEASE_LTO=fat CARGO_PROFILE_RELEASE_CODEGEN_UNITS=1 CARGO_PROFILE_RELEASE_DEBUG="${CALLGRIND_DEBUG:-false}" \
     cargo rustc -q --release --lib --features capi --crate-type staticlib --target-dir target/python
 cc -shared -o "$out/libcymem_bench.so" -Wl,--whole-archive target/python/release/libcymem.a \
     -Wl,--no-whole-archive -lpthread -ldl -lm

@@ -40,7 +40,8 @@ pub(super) struct Entry {
 // SAFETY: plain integers; all-zero is a valid (empty) entry.
 unsafe impl bytemuck::Zeroable for Entry {}
 
-const EMPTY: Entry = Entry {
+/// The empty entry (address 0).
+pub(super) const NO_ENTRY: Entry = Entry {
     address: 0,
     index: 0,
     generation: 0,
@@ -133,7 +134,7 @@ impl AddressTable {
             }
             at = self.next(at);
         }
-        self.entries[hole] = EMPTY;
+        self.entries[hole] = NO_ENTRY;
         self.len -= 1;
         Some(removed)
     }

@@ -13,7 +13,7 @@
 
 use core::ptr::NonNull;
 
-use super::addresses::{AddressTable, Entry};
+use super::addresses::{AddressTable, Entry, NO_ENTRY};
 use super::CymemStatus;
 use crate::{BlockAllocator, Handle, Pool};
 
@@ -50,13 +50,19 @@ fn out_of_memory<E>(_: E) -> CymemStatus {
 /// Invariants:
 /// - M1: for every live block, `sizes[index]` is the size C asked for
 ///   (`<= units * 16`), and `bytes` is the sum of them.
-/// - M2: once `indexed`, the address table holds exactly the live blocks'
-///   addresses, each with its slot index and generation.
+/// - M2: once `indexed`, every live block is either in the address table
+///   or is `newest`, never both, with its slot index and generation; every
+///   entry and `newest` (unless its address is 0) is a live block.
 pub(super) struct Blocks<A: BlockAllocator> {
     pool: Pool<A>,
     /// Requested bytes by slot index (vacant slots' entries are stale).
     sizes: Vec<usize>,
     addresses: AddressTable,
+    /// Once indexed, the newest block, kept out of the address table until
+    /// the next `alloc` (address 0: none). A block freed (or reallocated,
+    /// or found) right after it was allocated, cymem's temporary-buffer
+    /// pattern, then costs no table insert and no table remove.
+    newest: Entry,
     indexed: bool,
     bytes: usize,
 }
@@ -99,6 +105,7 @@ impl<A: BlockAllocator> Blocks<A> {
             pool,
             sizes: Vec::new(),
             addresses: AddressTable::default(),
+            newest: NO_ENTRY,
             indexed: false,
             bytes: 0,
         }
@@ -118,8 +125,27 @@ impl<A: BlockAllocator> Blocks<A> {
             });
         }
         self.addresses = addresses;
+        self.newest = NO_ENTRY;
         self.indexed = true;
         Ok(())
+    }
+
+    /// Takes the entry for the block at `address` out of the index (M2).
+    #[inline]
+    fn unindex(&mut self, address: usize) -> Option<Entry> {
+        if self.newest.address == address && address != 0 {
+            return Some(core::mem::replace(&mut self.newest, NO_ENTRY));
+        }
+        self.addresses.remove(address)
+    }
+
+    /// The entry for the block at `address`, if it is indexed (M2).
+    #[inline]
+    fn indexed_at(&self, address: usize) -> Option<Entry> {
+        if self.newest.address == address && address != 0 {
+            return Some(self.newest);
+        }
+        self.addresses.get(address).copied()
     }
 
     /// The live block `handle` names: its address, slot index and size.
@@ -144,7 +170,7 @@ impl<A: BlockAllocator> BlockMap for Blocks<A> {
         self.sizes
             .try_reserve((new_slot + 1).saturating_sub(self.sizes.len()))
             .map_err(out_of_memory)?;
-        if self.indexed {
+        if self.indexed && self.newest.address != 0 {
             self.addresses.try_reserve(1).map_err(out_of_memory)?;
         }
         let (handle, ptr) = self.pool.alloc_with_address::<Unit>(units_for(bytes))?;
@@ -154,11 +180,15 @@ impl<A: BlockAllocator> BlockMap for Blocks<A> {
         }
         self.sizes[index] = bytes;
         if self.indexed {
-            self.addresses.insert(Entry {
+            let newest = Entry {
                 address: ptr.as_ptr().addr(),
                 index: handle.index,
                 generation: handle.generation,
-            });
+            };
+            let previous = core::mem::replace(&mut self.newest, newest);
+            if previous.address != 0 {
+                self.addresses.insert(previous);
+            }
         }
         self.bytes += bytes;
         *out = handle;
@@ -168,7 +198,7 @@ impl<A: BlockAllocator> BlockMap for Blocks<A> {
     fn free(&mut self, handle: Handle<Unit>) -> Result<(), CymemStatus> {
         let (ptr, _, bytes) = self.resolve(handle).ok_or(CymemStatus::InvalidHandle)?;
         if self.indexed {
-            let removed = self.addresses.remove(ptr.as_ptr().addr());
+            let removed = self.unindex(ptr.as_ptr().addr());
             debug_assert!(removed.is_some(), "M2: a live block is indexed");
         }
         self.pool.free(handle)?;
@@ -180,10 +210,7 @@ impl<A: BlockAllocator> BlockMap for Blocks<A> {
         if !self.indexed {
             self.index()?;
         }
-        let entry = self
-            .addresses
-            .remove(address)
-            .ok_or(CymemStatus::InvalidPointer)?;
+        let entry = self.unindex(address).ok_or(CymemStatus::InvalidPointer)?;
         let handle =
             Handle::<Unit>::from_parts(entry.index, entry.generation, self.pool.table.pool_id());
         let bytes = self.sizes.get(entry.index as usize).copied();
@@ -221,13 +248,18 @@ impl<A: BlockAllocator> BlockMap for Blocks<A> {
             unsafe { ptr.as_ptr().add(kept).write_bytes(0, copied - kept) };
         }
         if self.indexed && ptr != old_ptr {
-            let moved = self.addresses.remove(old_ptr.as_ptr().addr());
-            debug_assert!(moved.is_some(), "M2: a live block is indexed");
-            self.addresses.insert(Entry {
+            let moved = Entry {
                 address: ptr.as_ptr().addr(),
                 index: handle.index,
                 generation: handle.generation,
-            });
+            };
+            if self.newest.address == old_ptr.as_ptr().addr() {
+                self.newest = moved;
+            } else {
+                let removed = self.addresses.remove(old_ptr.as_ptr().addr());
+                debug_assert!(removed.is_some(), "M2: a live block is indexed");
+                self.addresses.insert(moved);
+            }
         }
         self.sizes[index] = bytes;
         self.bytes = self.bytes - old_bytes + bytes;
@@ -243,10 +275,7 @@ impl<A: BlockAllocator> BlockMap for Blocks<A> {
         if !self.indexed {
             self.index()?;
         }
-        let entry = self
-            .addresses
-            .get(address)
-            .ok_or(CymemStatus::InvalidPointer)?;
+        let entry = self.indexed_at(address).ok_or(CymemStatus::InvalidPointer)?;
         Ok(Handle::from_parts(
             entry.index,
             entry.generation,
@@ -256,7 +285,8 @@ impl<A: BlockAllocator> BlockMap for Blocks<A> {
 
     fn len(&self) -> usize {
         debug_assert!(
-            !self.indexed || self.addresses.len() == self.pool.len(),
+            !self.indexed
+                || self.addresses.len() + usize::from(self.newest.address != 0) == self.pool.len(),
             "M2"
         );
         self.pool.len()
