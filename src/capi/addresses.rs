@@ -119,6 +119,15 @@ impl AddressTable {
         self.position(address).map(|at| &self.entries[at])
     }
 
+    /// Sets the index of the entry for `address`; false if there is none.
+    pub(super) fn set_index(&mut self, address: usize, index: u32) -> bool {
+        let Some(at) = self.position(address) else {
+            return false;
+        };
+        self.entries[at].index = index;
+        true
+    }
+
     /// Removes and returns the entry for `address`, if there is one.
     pub(super) fn remove(&mut self, address: usize) -> Option<Entry> {
         let mut hole = self.position(address)?;

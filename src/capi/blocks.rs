@@ -1,20 +1,38 @@
-//! A pool of C blocks: the crate's [`Pool`] of 16-byte units, each block's
-//! requested size, and the [`AddressTable`] that turns a C pointer back into
-//! its block.
+//! A pool of C blocks: the crate's [`Pool`] (its memory, and its slot table
+//! for blocks that have a handle), a log of the blocks that have none, and
+//! the [`AddressTable`] that turns a C pointer back into its block.
 //!
-//! The address table is built on the first call that names a block by
-//! pointer (`cymem_free`, `cymem_realloc`, `cymem_find`; `cymem_pool_blocks`
-//! does not need it) and kept up to date from then on. cymem's own pattern
-//! — build a structure, drop the pool — never frees one block, and the
-//! handle functions never need it, so neither pays for its inserts or for
-//! the page faults of its fresh memory. `bash python/bench/callgrind_capi.sh`
-//! prints the instructions per block of such a fill + destroy (`fill`) and
-//! per alloc + free pair by pointer (`pair`) on today's code.
+//! # Two kinds of block
+//!
+//! cymem's callers name blocks by address and never ask for a handle, so a
+//! block made without one (`cymem_alloc` with a NULL `out_handle`) gets no
+//! slot: it is carved from the pool's memory and appended to a log of
+//! `(address, requested size)`, 16 bytes, where a slot and its size take 32.
+//! A block made with a handle, or asked for one later (`cymem_find` with an
+//! `out_handle`, which moves a logged block into a slot), lives in the slot
+//! table as before, so handles are checked exactly as [`Pool::get`] checks
+//! them. A block has no handle until someone asks for one, and a handle can
+//! only name a slot: a logged block cannot be reached by any handle.
+//!
+//! Freeing the newest logged block by address, cymem's temporary-buffer
+//! pattern (and an alloc + free pair), pops the log: one compare, no hash,
+//! no slot. Any other block is found through the address table, built by
+//! the first call that needs it (`cymem_free`, `cymem_realloc` or
+//! `cymem_find` of a block that is not the newest) and kept from then on;
+//! a freed logged block leaves a hole in the log, and the log is compacted
+//! when holes are more than half of it. A pool that is only filled and
+//! destroyed, cymem's own pattern, never builds the table.
+//!
+//! `bash python/bench/callgrind_capi.sh` prints the instructions per block
+//! of such a fill + destroy (`fill`) and per alloc + free pair by pointer
+//! (`pair`) on today's code.
 
-use core::ptr::NonNull;
+use core::alloc::Layout;
+use core::ptr::{self, NonNull};
 
-use super::addresses::{AddressTable, Entry, NO_ENTRY};
+use super::addresses::{AddressTable, Entry};
 use super::CymemStatus;
+use crate::memory::Memory;
 use crate::{BlockAllocator, Handle, Pool};
 
 /// The element type of every C block: 16 bytes, aligned like `max_align_t`.
@@ -29,10 +47,16 @@ const UNIT: usize = 16;
 unsafe impl bytemuck::Zeroable for Unit {}
 
 /// Units holding `bytes` bytes; at least one, so every block has its own
-/// address. A length too large for memory makes the pool report
-/// `PoolError::SizeOverflow`.
+/// address.
 fn units_for(bytes: usize) -> usize {
     bytes.div_ceil(UNIT).max(1)
+}
+
+/// The layout of a block of `bytes` requested bytes, or
+/// [`CymemStatus::SizeOverflow`] if it is too large for memory.
+#[inline]
+fn layout_for(bytes: usize) -> Result<Layout, CymemStatus> {
+    Layout::array::<Unit>(units_for(bytes)).map_err(|_| CymemStatus::SizeOverflow)
 }
 
 fn byte_size(number: usize, elem_size: usize) -> Result<usize, CymemStatus> {
@@ -45,41 +69,84 @@ fn out_of_memory<E>(_: E) -> CymemStatus {
     CymemStatus::OutOfMemory
 }
 
+/// A block without a slot: its address, null once freed (a hole), and the
+/// size C asked for.
+#[derive(Clone, Copy)]
+struct Logged {
+    ptr: *mut u8,
+    bytes: usize,
+}
+
+const HOLE: Logged = Logged {
+    ptr: ptr::null_mut(),
+    bytes: 0,
+};
+
+/// An address-table entry with generation 0 (never a slot's while it is
+/// occupied: occupied generations are odd) names log position `index`.
+const LOGGED: u32 = 0;
+
+/// Log positions are `u32`s in the address table.
+const MAX_LOGGED: usize = u32::MAX as usize;
+
+/// Holes below which the log is never compacted.
+const MIN_HOLES_TO_COMPACT: usize = 64;
+
+/// Where a live block is recorded.
+enum Place {
+    /// At this log position.
+    Log(usize),
+    /// In a slot.
+    Slot(Handle<Unit>),
+}
+
 /// A pool plus what C needs beside it.
 ///
 /// Invariants:
-/// - M1: for every live block, `sizes[index]` is the size C asked for
-///   (`<= units * 16`), and `bytes` is the sum of them.
-/// - M2: once `indexed`, every live block is either in the address table
-///   or is `newest`, never both, with its slot index and generation; every
-///   entry and `newest` (unless its address is 0) is a live block.
+/// - L1: every log entry that is not a hole is a live block that came from
+///   `pool.memory.allocate(layout_for(bytes))`, owned by that entry alone
+///   (no slot holds it); `holes` counts the holes, and the last entry is
+///   never one.
+/// - M1: for every block with a slot, `sizes[index]` is the size C asked for
+///   (`<= units * 16`), and `bytes` is the sum of every live block's size.
+/// - M2: once `indexed`, the address table holds every live block's address
+///   (log entries with generation [`LOGGED`] and their position, slots with
+///   their index and generation) except the last log entry's while
+///   `tail_unindexed`, and nothing else.
 pub(super) struct Blocks<A: BlockAllocator> {
     pool: Pool<A>,
     /// Requested bytes by slot index (vacant slots' entries are stale).
     sizes: Vec<usize>,
+    /// Blocks without a slot, oldest first.
+    log: Vec<Logged>,
+    holes: usize,
     addresses: AddressTable,
-    /// Once indexed, the newest block, kept out of the address table until
-    /// the next `alloc` (address 0: none). A block freed (or reallocated,
-    /// or found) right after it was allocated, cymem's temporary-buffer
-    /// pattern, then costs no table insert and no table remove.
-    newest: Entry,
     indexed: bool,
+    /// Whether the newest log entry is left out of the address table: it
+    /// goes in when the next block is logged, so a block freed right after
+    /// it was made costs no insert and no remove.
+    tail_unindexed: bool,
     bytes: usize,
 }
 
+// SAFETY: the log's pointers are blocks of the pool's memory that this value
+// owns (L1), like the pointers inside `Pool<A>`, which is Send when `A` is.
+unsafe impl<A: BlockAllocator + Send> Send for Blocks<A> {}
+
 /// The operations of [`Blocks`], object-safe so one `match` picks the
 /// allocator and every C function is written once. Results stay small
-/// (returned in registers): the handle goes out through a reference.
+/// (returned in registers): a handle goes out through a reference.
 pub(super) trait BlockMap {
+    /// A new block; it gets a slot, and its handle goes to `handle`, only if
+    /// `handle` is given.
     fn alloc(
         &mut self,
         number: usize,
         elem_size: usize,
-        handle: &mut Handle<Unit>,
+        handle: Option<&mut Handle<Unit>>,
     ) -> Result<NonNull<u8>, CymemStatus>;
     fn free(&mut self, handle: Handle<Unit>) -> Result<(), CymemStatus>;
-    /// Frees the block that starts at `address` (one probe of the address
-    /// table, where `handle_at` and `free` would take two).
+    /// Frees the block that starts at `address`.
     fn free_at(&mut self, address: usize) -> Result<(), CymemStatus>;
     fn realloc(
         &mut self,
@@ -87,36 +154,60 @@ pub(super) trait BlockMap {
         number: usize,
         elem_size: usize,
     ) -> Result<NonNull<u8>, CymemStatus>;
+    /// Resizes the block that starts at `address`.
+    fn realloc_at(
+        &mut self,
+        address: usize,
+        number: usize,
+        elem_size: usize,
+    ) -> Result<NonNull<u8>, CymemStatus>;
     /// The block's address and requested size.
     fn lookup(&self, handle: Handle<Unit>) -> Option<(NonNull<u8>, usize)>;
-    /// The handle of the block that starts at `address`, building the
-    /// address table first if needed.
-    fn handle_at(&mut self, address: usize) -> Result<Handle<Unit>, CymemStatus>;
+    /// The requested size of the block that starts at `address`, and its
+    /// handle if `handle` is given (giving the block a slot if it has none).
+    fn find(
+        &mut self,
+        address: usize,
+        handle: Option<&mut Handle<Unit>>,
+    ) -> Result<usize, CymemStatus>;
     fn len(&self) -> usize;
     fn bytes(&self) -> usize;
-    /// Calls `f` with each live block's address and requested size, in slot
-    /// order, until it returns false.
+    /// Calls `f` with each live block's address and requested size (blocks
+    /// without a handle oldest first, then the others in slot order) until
+    /// it returns false.
     fn each_block(&self, f: &mut dyn FnMut(NonNull<u8>, usize) -> bool);
 }
 
 impl<A: BlockAllocator> Blocks<A> {
     pub(super) fn new(pool: Pool<A>) -> Self {
+        debug_assert_eq!(pool.zones.depth(), 0, "C pools open no zones");
         Blocks {
             pool,
             sizes: Vec::new(),
+            log: Vec::new(),
+            holes: 0,
             addresses: AddressTable::default(),
-            newest: NO_ENTRY,
             indexed: false,
+            tail_unindexed: false,
             bytes: 0,
         }
     }
 
-    /// Builds the address table from the pool's live blocks (M2).
+    fn live_logged(&self) -> usize {
+        self.log.len() - self.holes
+    }
+
+    /// Builds the address table from every live block (M2).
     fn index(&mut self) -> Result<(), CymemStatus> {
         let mut addresses = AddressTable::default();
         addresses
-            .try_reserve(self.pool.len())
+            .try_reserve(self.live_logged() + self.pool.len())
             .map_err(out_of_memory)?;
+        for (position, logged) in self.log.iter().enumerate() {
+            if !logged.ptr.is_null() {
+                addresses.insert(logged_entry(logged.ptr.addr(), position));
+            }
+        }
         for (index, generation, ptr) in self.pool.table.occupied() {
             addresses.insert(Entry {
                 address: ptr.as_ptr().addr(),
@@ -125,27 +216,226 @@ impl<A: BlockAllocator> Blocks<A> {
             });
         }
         self.addresses = addresses;
-        self.newest = NO_ENTRY;
+        self.tail_unindexed = false;
         self.indexed = true;
         Ok(())
     }
 
-    /// Takes the entry for the block at `address` out of the index (M2).
-    #[inline]
-    fn unindex(&mut self, address: usize) -> Option<Entry> {
-        if self.newest.address == address && address != 0 {
-            return Some(core::mem::replace(&mut self.newest, NO_ENTRY));
-        }
-        self.addresses.remove(address)
+    /// Whether `address` is the newest logged block's.
+    #[inline(always)]
+    fn is_tail(&self, address: usize) -> bool {
+        address != 0
+            && self
+                .log
+                .last()
+                .is_some_and(|last| last.ptr.addr() == address)
     }
 
-    /// The entry for the block at `address`, if it is indexed (M2).
-    #[inline]
-    fn indexed_at(&self, address: usize) -> Option<Entry> {
-        if self.newest.address == address && address != 0 {
-            return Some(self.newest);
+    /// Where the block at `address` is recorded, building the address table
+    /// if it is needed and missing.
+    fn place_of(&mut self, address: usize) -> Result<Place, CymemStatus> {
+        if self.is_tail(address) {
+            return Ok(Place::Log(self.log.len() - 1));
         }
-        self.addresses.get(address).copied()
+        if !self.indexed {
+            self.index()?;
+        }
+        let entry = self
+            .addresses
+            .get(address)
+            .ok_or(CymemStatus::InvalidPointer)?;
+        Ok(self.place(entry))
+    }
+
+    fn place(&self, entry: &Entry) -> Place {
+        if entry.generation == LOGGED {
+            Place::Log(entry.index as usize)
+        } else {
+            Place::Slot(Handle::from_parts(
+                entry.index,
+                entry.generation,
+                self.pool.table.pool_id(),
+            ))
+        }
+    }
+
+    /// Whether the log entry at `position` is in the address table (M2).
+    fn in_table(&self, position: usize) -> bool {
+        self.indexed && !(self.tail_unindexed && position + 1 == self.log.len())
+    }
+
+    /// Takes the live log entry at `position` out of the log (and out of
+    /// the address table, which the caller has already done for a
+    /// non-tail entry's address when `removed_from_table`).
+    fn unlog(&mut self, position: usize) -> Logged {
+        let logged = core::mem::replace(&mut self.log[position], HOLE);
+        debug_assert!(!logged.ptr.is_null(), "L1: a live entry");
+        if position + 1 == self.log.len() {
+            self.log.pop();
+            self.tail_unindexed = false;
+            self.pop_holes();
+        } else {
+            self.holes += 1;
+            self.compact_if_sparse();
+        }
+        logged
+    }
+
+    /// Pops the holes the log now ends with (L1).
+    #[inline(always)]
+    fn pop_holes(&mut self) {
+        #[cold]
+        fn pop(blocks_log: &mut Vec<Logged>, holes: &mut usize) {
+            while blocks_log.last().is_some_and(|last| last.ptr.is_null()) {
+                blocks_log.pop();
+                *holes -= 1;
+            }
+        }
+        if self.log.last().is_some_and(|last| last.ptr.is_null()) {
+            pop(&mut self.log, &mut self.holes);
+        }
+    }
+
+    /// Drops the holes once they are most of the log, and renumbers the
+    /// moved entries in the address table (no allocation: every entry is
+    /// already there).
+    fn compact_if_sparse(&mut self) {
+        if self.holes < MIN_HOLES_TO_COMPACT || self.holes * 2 <= self.log.len() {
+            return;
+        }
+        let last = self.log.len() - 1;
+        let tail_unindexed = self.tail_unindexed;
+        let mut kept = 0;
+        for position in 0..self.log.len() {
+            let logged = self.log[position];
+            if logged.ptr.is_null() {
+                continue;
+            }
+            self.log[kept] = logged;
+            if self.indexed && !(tail_unindexed && position == last) {
+                let renumbered = self.addresses.set_index(logged.ptr.addr(), kept as u32);
+                debug_assert!(renumbered, "M2: a live logged block is indexed");
+            }
+            kept += 1;
+        }
+        self.log.truncate(kept);
+        self.holes = 0;
+    }
+
+    /// Gives a logged block's memory back.
+    #[inline(always)]
+    fn release_logged(&mut self, logged: Logged) {
+        self.bytes -= logged.bytes;
+        // SAFETY: `layout_for` succeeded for this size when the block was
+        // made (L1): `units * 16` with align 16 is a valid layout.
+        let layout =
+            unsafe { Layout::from_size_align_unchecked(units_for(logged.bytes) * UNIT, UNIT) };
+        debug_assert_eq!(Ok(layout), layout_for(logged.bytes));
+        // SAFETY: the entry was live, so its block came from this memory
+        // with `layout` (L1), and it has left the log: it is not used again.
+        unsafe {
+            self.pool
+                .memory
+                .deallocate(NonNull::new_unchecked(logged.ptr), layout)
+        };
+    }
+
+    /// A new block with no slot, at the end of the log.
+    #[inline(always)]
+    fn alloc_logged(&mut self, bytes: usize) -> Result<NonNull<u8>, CymemStatus> {
+        let layout = layout_for(bytes)?;
+        // Room first, for the log entry and the previous newest block's
+        // table entry, so that no step after the allocation can fail.
+        if self.log.len() >= MAX_LOGGED {
+            return Err(CymemStatus::OutOfMemory);
+        }
+        self.log.try_reserve(1).map_err(out_of_memory)?;
+        let previous_unindexed = self.indexed && self.tail_unindexed;
+        if previous_unindexed {
+            self.addresses.try_reserve(1).map_err(out_of_memory)?;
+        }
+        let ptr = (self.pool.memory.allocate(layout)).ok_or(CymemStatus::OutOfMemory)?;
+        if previous_unindexed {
+            let position = self.log.len() - 1;
+            self.addresses
+                .insert(logged_entry(self.log[position].ptr.addr(), position));
+        }
+        self.tail_unindexed = self.indexed;
+        self.log.push(Logged {
+            ptr: ptr.as_ptr(),
+            bytes,
+        });
+        self.bytes += bytes;
+        Ok(ptr)
+    }
+
+    /// A new block in a slot.
+    fn alloc_with_slot(
+        &mut self,
+        bytes: usize,
+        out: &mut Handle<Unit>,
+    ) -> Result<NonNull<u8>, CymemStatus> {
+        // Room first, for the size and the address of the block, so that no
+        // step after the allocation can fail (M1, M2 on every path).
+        let new_slot = self.pool.table.slot_count();
+        self.sizes
+            .try_reserve((new_slot + 1).saturating_sub(self.sizes.len()))
+            .map_err(out_of_memory)?;
+        if self.indexed {
+            self.addresses.try_reserve(1).map_err(out_of_memory)?;
+        }
+        let (handle, ptr) = self.pool.alloc_with_address::<Unit>(units_for(bytes))?;
+        self.record_slot(handle, ptr, bytes);
+        self.bytes += bytes;
+        *out = handle;
+        Ok(ptr)
+    }
+
+    /// Records a block that just got a slot: its size, and its address if
+    /// the table is kept (room for both was reserved).
+    fn record_slot(&mut self, handle: Handle<Unit>, ptr: NonNull<u8>, bytes: usize) {
+        let index = handle.index as usize;
+        if index >= self.sizes.len() {
+            self.sizes.resize(index + 1, 0);
+        }
+        self.sizes[index] = bytes;
+        if self.indexed {
+            self.addresses.insert(Entry {
+                address: ptr.as_ptr().addr(),
+                index: handle.index,
+                generation: handle.generation,
+            });
+        }
+    }
+
+    /// Moves the logged block at `position` into a slot and returns its
+    /// handle.
+    fn give_slot(&mut self, position: usize) -> Result<Handle<Unit>, CymemStatus> {
+        let logged = self.log[position];
+        let units = units_for(logged.bytes);
+        let type_index = self.pool.table.reserve_one::<Unit>()?;
+        let new_slot = self.pool.table.slot_count();
+        self.sizes
+            .try_reserve((new_slot + 1).saturating_sub(self.sizes.len()))
+            .map_err(out_of_memory)?;
+        if self.indexed {
+            self.addresses.try_reserve(1).map_err(out_of_memory)?;
+        }
+        if self.in_table(position) {
+            let removed = self.addresses.remove(logged.ptr.addr());
+            debug_assert!(removed.is_some(), "M2: a live logged block is indexed");
+        }
+        let logged = self.unlog(position);
+        // SAFETY: `logged.ptr` is non-null (L1: the entry was live).
+        let ptr = unsafe { NonNull::new_unchecked(logged.ptr) };
+        // SAFETY: the block came from the pool's memory for
+        // `Layout::array::<Unit>(units)` (L1, `layout_for`), holds `units`
+        // valid `Unit`s (any bytes are) and, having left the log, is owned by
+        // no one else (I1-I3); `reserve_one::<Unit>` returned `type_index`
+        // just above. C pools open no zones, so none needs a log entry.
+        let handle = unsafe { self.pool.table.insert::<Unit>(ptr, units, type_index) };
+        self.record_slot(handle, ptr, logged.bytes);
+        Ok(handle)
     }
 
     /// The live block `handle` names: its address, slot index and size.
@@ -154,51 +444,103 @@ impl<A: BlockAllocator> Blocks<A> {
         let index = handle.index as usize;
         Some((ptr, index, *self.sizes.get(index)?))
     }
+
+    /// Resizes the logged block at `position`.
+    fn realloc_logged(
+        &mut self,
+        position: usize,
+        number: usize,
+        elem_size: usize,
+    ) -> Result<NonNull<u8>, CymemStatus> {
+        let old = self.log[position];
+        let bytes = byte_size(number, elem_size)?;
+        let new_layout = layout_for(bytes)?;
+        let old_layout = layout_for(old.bytes)?;
+        let in_table = self.in_table(position);
+        if in_table {
+            self.addresses.try_reserve(1).map_err(out_of_memory)?;
+        }
+        // SAFETY: non-null (L1: a live entry).
+        let old_ptr = unsafe { NonNull::new_unchecked(old.ptr) };
+        // SAFETY: the block came from this memory with `old_layout` (L1);
+        // units are plain bytes, so the ones past the new size need no drop.
+        let resized = unsafe { self.pool.memory.resize(old_ptr, old_layout, new_layout) };
+        let ptr = match resized {
+            Some(Ok(ptr)) => ptr,
+            Some(Err(_)) => return Err(CymemStatus::OutOfMemory),
+            None => {
+                let ptr =
+                    (self.pool.memory.allocate(new_layout)).ok_or(CymemStatus::OutOfMemory)?;
+                let copied = old_layout.size().min(new_layout.size());
+                // SAFETY: two distinct live blocks of at least `copied` bytes.
+                unsafe { ptr::copy_nonoverlapping(old_ptr.as_ptr(), ptr.as_ptr(), copied) };
+                // SAFETY: the old block came from this memory with
+                // `old_layout` (L1) and is replaced below: not used again.
+                unsafe { self.pool.memory.deallocate(old_ptr, old_layout) };
+                ptr
+            }
+        };
+        zero_past_size(
+            ptr,
+            old.bytes,
+            bytes,
+            old_layout.size().min(new_layout.size()),
+        );
+        if in_table && ptr != old_ptr {
+            let removed = self.addresses.remove(old_ptr.as_ptr().addr());
+            debug_assert!(removed.is_some(), "M2: a live logged block is indexed");
+            self.addresses
+                .insert(logged_entry(ptr.as_ptr().addr(), position));
+        }
+        self.log[position] = Logged {
+            ptr: ptr.as_ptr(),
+            bytes,
+        };
+        self.bytes = self.bytes - old.bytes + bytes;
+        Ok(ptr)
+    }
+}
+
+fn logged_entry(address: usize, position: usize) -> Entry {
+    debug_assert!(position < MAX_LOGGED);
+    Entry {
+        address,
+        index: position as u32,
+        generation: LOGGED,
+    }
+}
+
+/// Zeroes the bytes of a resized block from its kept size to the end of
+/// what was copied: they may hold what a C caller wrote out of bounds, or
+/// data from before a shrink, and the caller must see zeroes there.
+fn zero_past_size(ptr: NonNull<u8>, old_bytes: usize, bytes: usize, copied: usize) {
+    let kept = old_bytes.min(bytes);
+    if copied > kept {
+        // SAFETY: `kept < copied <=` the new block's size (units), and no
+        // reference into it is alive (the pool hands out none here).
+        unsafe { ptr.as_ptr().add(kept).write_bytes(0, copied - kept) };
+    }
 }
 
 impl<A: BlockAllocator> BlockMap for Blocks<A> {
+    #[inline(always)]
     fn alloc(
         &mut self,
         number: usize,
         elem_size: usize,
-        out: &mut Handle<Unit>,
+        handle: Option<&mut Handle<Unit>>,
     ) -> Result<NonNull<u8>, CymemStatus> {
         let bytes = byte_size(number, elem_size)?;
-        // Room first, for the size and the address of the block, so that no
-        // step after the allocation can fail (M1, M2 on every path).
-        let new_slot = self.pool.table.slot_count();
-        self.sizes
-            .try_reserve((new_slot + 1).saturating_sub(self.sizes.len()))
-            .map_err(out_of_memory)?;
-        if self.indexed && self.newest.address != 0 {
-            self.addresses.try_reserve(1).map_err(out_of_memory)?;
+        match handle {
+            None => self.alloc_logged(bytes),
+            Some(out) => self.alloc_with_slot(bytes, out),
         }
-        let (handle, ptr) = self.pool.alloc_with_address::<Unit>(units_for(bytes))?;
-        let index = handle.index as usize;
-        if index >= self.sizes.len() {
-            self.sizes.resize(index + 1, 0);
-        }
-        self.sizes[index] = bytes;
-        if self.indexed {
-            let newest = Entry {
-                address: ptr.as_ptr().addr(),
-                index: handle.index,
-                generation: handle.generation,
-            };
-            let previous = core::mem::replace(&mut self.newest, newest);
-            if previous.address != 0 {
-                self.addresses.insert(previous);
-            }
-        }
-        self.bytes += bytes;
-        *out = handle;
-        Ok(ptr)
     }
 
     fn free(&mut self, handle: Handle<Unit>) -> Result<(), CymemStatus> {
         let (ptr, _, bytes) = self.resolve(handle).ok_or(CymemStatus::InvalidHandle)?;
         if self.indexed {
-            let removed = self.unindex(ptr.as_ptr().addr());
+            let removed = self.addresses.remove(ptr.as_ptr().addr());
             debug_assert!(removed.is_some(), "M2: a live block is indexed");
         }
         self.pool.free(handle)?;
@@ -206,18 +548,40 @@ impl<A: BlockAllocator> BlockMap for Blocks<A> {
         Ok(())
     }
 
+    #[inline(always)]
     fn free_at(&mut self, address: usize) -> Result<(), CymemStatus> {
+        if self.is_tail(address) {
+            let position = self.log.len() - 1;
+            if self.in_table(position) {
+                let removed = self.addresses.remove(address);
+                debug_assert!(removed.is_some(), "M2: a live logged block is indexed");
+            }
+            let Some(logged) = self.log.pop() else {
+                return Err(CymemStatus::InvalidPointer);
+            };
+            debug_assert!(!logged.ptr.is_null(), "L1: the last entry is live");
+            self.tail_unindexed = false;
+            self.pop_holes();
+            self.release_logged(logged);
+            return Ok(());
+        }
         if !self.indexed {
             self.index()?;
         }
-        let entry = self.unindex(address).ok_or(CymemStatus::InvalidPointer)?;
-        let handle =
-            Handle::<Unit>::from_parts(entry.index, entry.generation, self.pool.table.pool_id());
-        let bytes = self.sizes.get(entry.index as usize).copied();
-        debug_assert!(bytes.is_some(), "M1: a live block has a size");
-        let freed = self.pool.free(handle);
-        debug_assert!(freed.is_ok(), "M2: an indexed block is live");
-        self.bytes -= bytes.unwrap_or(0);
+        let entry = (self.addresses.remove(address)).ok_or(CymemStatus::InvalidPointer)?;
+        match self.place(&entry) {
+            Place::Log(position) => {
+                let logged = self.unlog(position);
+                self.release_logged(logged);
+            }
+            Place::Slot(handle) => {
+                let bytes = self.sizes.get(handle.index as usize).copied();
+                debug_assert!(bytes.is_some(), "M1: a live block has a size");
+                let freed = self.pool.free(handle);
+                debug_assert!(freed.is_ok(), "M2: an indexed block is live");
+                self.bytes -= bytes.unwrap_or(0);
+            }
+        }
         Ok(())
     }
 
@@ -236,34 +600,32 @@ impl<A: BlockAllocator> BlockMap for Blocks<A> {
         let new_units = units_for(bytes);
         self.pool.realloc(handle, new_units)?;
         let (ptr, _, _) = self.resolve(handle).ok_or(CymemStatus::InvalidHandle)?;
-        // The pool kept `min(old_units, new_units)` units; bytes in them past
-        // the old size may hold what a C caller wrote out of bounds, or data
-        // from before a shrink: the caller must see zeroes there.
-        let kept = old_bytes.min(bytes);
-        let copied = old_units.min(new_units) * UNIT;
-        if copied > kept {
-            // SAFETY: `kept < copied <= new_units * UNIT`, the bytes the block
-            // now holds (whatever `sizes` says), and no reference into it is
-            // alive (the pool hands out none here).
-            unsafe { ptr.as_ptr().add(kept).write_bytes(0, copied - kept) };
-        }
+        // The pool kept `min(old_units, new_units)` units.
+        zero_past_size(ptr, old_bytes, bytes, old_units.min(new_units) * UNIT);
         if self.indexed && ptr != old_ptr {
-            let moved = Entry {
+            let removed = self.addresses.remove(old_ptr.as_ptr().addr());
+            debug_assert!(removed.is_some(), "M2: a live block is indexed");
+            self.addresses.insert(Entry {
                 address: ptr.as_ptr().addr(),
                 index: handle.index,
                 generation: handle.generation,
-            };
-            if self.newest.address == old_ptr.as_ptr().addr() {
-                self.newest = moved;
-            } else {
-                let removed = self.addresses.remove(old_ptr.as_ptr().addr());
-                debug_assert!(removed.is_some(), "M2: a live block is indexed");
-                self.addresses.insert(moved);
-            }
+            });
         }
         self.sizes[index] = bytes;
         self.bytes = self.bytes - old_bytes + bytes;
         Ok(ptr)
+    }
+
+    fn realloc_at(
+        &mut self,
+        address: usize,
+        number: usize,
+        elem_size: usize,
+    ) -> Result<NonNull<u8>, CymemStatus> {
+        match self.place_of(address)? {
+            Place::Log(position) => self.realloc_logged(position, number, elem_size),
+            Place::Slot(handle) => self.realloc(handle, number, elem_size),
+        }
     }
 
     fn lookup(&self, handle: Handle<Unit>) -> Option<(NonNull<u8>, usize)> {
@@ -271,25 +633,35 @@ impl<A: BlockAllocator> BlockMap for Blocks<A> {
         Some((ptr, bytes))
     }
 
-    fn handle_at(&mut self, address: usize) -> Result<Handle<Unit>, CymemStatus> {
-        if !self.indexed {
-            self.index()?;
-        }
-        let entry = self.indexed_at(address).ok_or(CymemStatus::InvalidPointer)?;
-        Ok(Handle::from_parts(
-            entry.index,
-            entry.generation,
-            self.pool.table.pool_id(),
-        ))
+    fn find(
+        &mut self,
+        address: usize,
+        out: Option<&mut Handle<Unit>>,
+    ) -> Result<usize, CymemStatus> {
+        let handle = match (self.place_of(address)?, out) {
+            (Place::Log(position), None) => return Ok(self.log[position].bytes),
+            (Place::Log(position), Some(out)) => {
+                *out = self.give_slot(position)?;
+                *out
+            }
+            (Place::Slot(handle), out) => {
+                if let Some(out) = out {
+                    *out = handle;
+                }
+                handle
+            }
+        };
+        let (_, _, bytes) = self.resolve(handle).ok_or(CymemStatus::InvalidPointer)?;
+        Ok(bytes)
     }
 
     fn len(&self) -> usize {
+        let len = self.live_logged() + self.pool.len();
         debug_assert!(
-            !self.indexed
-                || self.addresses.len() + usize::from(self.newest.address != 0) == self.pool.len(),
+            !self.indexed || self.addresses.len() + usize::from(self.tail_unindexed) == len,
             "M2"
         );
-        self.pool.len()
+        len
     }
 
     fn bytes(&self) -> usize {
@@ -297,11 +669,39 @@ impl<A: BlockAllocator> BlockMap for Blocks<A> {
     }
 
     fn each_block(&self, f: &mut dyn FnMut(NonNull<u8>, usize) -> bool) {
+        for logged in &self.log {
+            if let Some(ptr) = NonNull::new(logged.ptr) {
+                if !f(ptr, logged.bytes) {
+                    return;
+                }
+            }
+        }
         for (index, _, ptr) in self.pool.table.occupied() {
             let bytes = self.sizes.get(index as usize).copied();
             debug_assert!(bytes.is_some(), "M1: a live block has a size");
             if !f(ptr, bytes.unwrap_or(0)) {
                 break;
+            }
+        }
+    }
+}
+
+impl<A: BlockAllocator> Drop for Blocks<A> {
+    /// Gives back the logged blocks that came from the allocator one by one;
+    /// carved ones go with the pool's chunks when the pool drops next.
+    fn drop(&mut self) {
+        if self.pool.memory.allocator_blocks() == 0 {
+            return;
+        }
+        for logged in core::mem::take(&mut self.log) {
+            let Some(ptr) = NonNull::new(logged.ptr) else {
+                continue;
+            };
+            let layout = layout_for(logged.bytes).unwrap_or(Layout::new::<Unit>());
+            if Memory::<A>::from_allocator(layout) {
+                // SAFETY: a live entry's block came from this memory with
+                // `layout` (L1); the log is gone, so it is not used again.
+                unsafe { self.pool.memory.deallocate(ptr, layout) };
             }
         }
     }

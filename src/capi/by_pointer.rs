@@ -48,13 +48,18 @@ pub unsafe extern "C" fn cymem_alloc(
     elem_size: usize,
     out_handle: *mut CymemHandle,
 ) -> *mut c_void {
-    let mut handle = Handle::NULL;
     // SAFETY: the caller's contract.
-    let result = unsafe { pool_mut(pool) }
-        .and_then(|pool| on_blocks!(pool, blocks => blocks.alloc(number, elem_size, &mut handle)));
+    let Ok(pool) = (unsafe { pool_mut(pool) }) else {
+        return pointer_or_null(Err(CymemStatus::NullPool));
+    };
+    if out_handle.is_null() {
+        return pointer_or_null(on_blocks!(pool, blocks => blocks.alloc(number, elem_size, None)));
+    }
+    let mut handle = Handle::NULL;
+    let result = on_blocks!(pool, blocks => blocks.alloc(number, elem_size, Some(&mut handle)));
     if result.is_ok() {
-        // SAFETY: the caller's contract: NULL or writable.
-        unsafe { write_out(out_handle, handle.into()) };
+        // SAFETY: the caller's contract: not NULL, so writable.
+        unsafe { out_handle.write(handle.into()) };
     }
     pointer_or_null(result)
 }
@@ -135,12 +140,9 @@ pub unsafe extern "C" fn cymem_realloc(
     elem_size: usize,
 ) -> *mut c_void {
     // SAFETY: the caller's contract.
-    let result = unsafe { pool_mut(pool) }.and_then(|pool| {
-        on_blocks!(pool, blocks => {
-            let handle = blocks.handle_at(ptr.addr())?;
-            blocks.realloc(handle, number, elem_size)
-        })
-    });
+    let result = unsafe { pool_mut(pool) }.and_then(
+        |pool| on_blocks!(pool, blocks => blocks.realloc_at(ptr.addr(), number, elem_size)),
+    );
     pointer_or_null(result)
 }
 
@@ -185,14 +187,14 @@ pub unsafe extern "C" fn cymem_find(
     // SAFETY: the caller's contract; `const` is C's view only: every pool
     // comes from `new_pool`'s mutable allocation, and no one else uses it now.
     status_of(unsafe { pool_mut(pool) }.and_then(|pool| {
-        let (handle, bytes) = on_blocks!(pool, blocks => {
-            let handle = blocks.handle_at(ptr.addr())?;
-            let (_, bytes) = blocks.lookup(handle).ok_or(CymemStatus::InvalidPointer)?;
-            (handle, bytes)
-        });
+        let mut handle = Handle::NULL;
+        let wanted = (!out_handle.is_null()).then_some(&mut handle);
+        let bytes = on_blocks!(pool, blocks => blocks.find(ptr.addr(), wanted))?;
         // SAFETY: the caller's contract: each NULL or writable.
         unsafe {
-            write_out(out_handle, handle.into());
+            if !out_handle.is_null() {
+                out_handle.write(handle.into());
+            }
             write_out(out_size, bytes);
         }
         Ok(())
