@@ -195,6 +195,18 @@ enum cymem_status cymem_free(struct cymem_pool *pool,
                              void *ptr);
 
 /**
+ * `cymem_free`, also writing the freed block's size in bytes (as it was
+ * asked for) to `*out_size` unless `out_size` is NULL: for a caller that
+ * keeps its own running total, as cymem's `Pool.size` is, without a second
+ * call. `*out_size` is not written if the call fails.
+ *
+ * # Safety
+ *
+ * As for `cymem_free`; `out_size` is NULL or writable.
+ */
+enum cymem_status cymem_free_with_size(struct cymem_pool *pool, void *ptr, size_t *out_size);
+
+/**
  * Resizes the block that starts at `ptr` to `number * elem_size` bytes and
  * returns its new address.
  *

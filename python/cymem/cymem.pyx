@@ -20,18 +20,57 @@ pool), ValueError (invalid handle or argument).
 
 Threads: every method of a Pool runs its C call and its update of
 Pool.size under a critical section on the pool's `addresses` object
-(`with cython.critical_section`). On a GIL build of CPython that is a
+(`with cython.critical_section`, or for alloc and free the same
+Py_BEGIN_CRITICAL_SECTION in C). On a GIL build of CPython that is a
 no-op and the GIL alone serialises the calls: no method releases it. On a
 free-threaded build it is a per-object lock.
 """
 cimport cython
 from cpython.mem cimport PyMem_Malloc, PyMem_Free
+from cpython.object cimport PyObject
 from libc.stdint cimport uintptr_t
 from libc.stdlib cimport malloc as libc_malloc, free as libc_free
 from libc.string cimport memset
 import warnings
 
 from cymem_capi cimport *
+
+# alloc and free, the hot pair, lock the pool in C: Py_BEGIN_CRITICAL_SECTION
+# on a free-threaded build (what `with cython.critical_section` does there),
+# nothing on a GIL build, where Cython's version still takes and drops a
+# reference to the lock object on every call.
+cdef extern from *:
+    """
+    #if defined(Py_GIL_DISABLED)
+    #  define CYMEM_PY_LOCKED(lock, body) \
+        { Py_BEGIN_CRITICAL_SECTION(lock); body; Py_END_CRITICAL_SECTION(); }
+    #else
+    #  define CYMEM_PY_LOCKED(lock, body) { body; }
+    #endif
+    static inline void *cymem_py_alloc(PyObject *lock, cymem_pool *pool, size_t number,
+                                       size_t elem_size, size_t *total) {
+        void *p = NULL;
+        CYMEM_PY_LOCKED(lock, {
+            p = cymem_alloc(pool, number, elem_size, NULL);
+            if (p != NULL) *total += number * elem_size;
+        })
+        return p;
+    }
+    static inline cymem_status cymem_py_free(PyObject *lock, cymem_pool *pool, void *addr,
+                                             size_t *total) {
+        cymem_status status = CYMEM_STATUS_OK;
+        CYMEM_PY_LOCKED(lock, {
+            size_t freed = 0;
+            status = cymem_free_with_size(pool, addr, &freed);
+            *total -= freed;
+        })
+        return status;
+    }
+    """
+    void* cymem_py_alloc(PyObject* lock, cymem_pool* pool, size_t number, size_t elem_size,
+                         size_t* total) noexcept
+    cymem_status cymem_py_free(PyObject* lock, cymem_pool* pool, void* addr,
+                               size_t* total) noexcept
 
 # As in cymem: set to True to warn on every zero-byte alloc.
 WARN_ZERO_ALLOC = False
@@ -293,10 +332,8 @@ cdef class Pool:
             warnings.warn("Allocating zero bytes")
         # (<Addresses>self.addresses) is read through the borrowed field: no
         # reference count traffic on the hot path.
-        with cython.critical_section(self.addresses):
-            p = cymem_alloc((<Addresses>self.addresses).c_pool, number, elem_size, NULL)
-            if p != NULL:
-                self.size += number * elem_size
+        p = cymem_py_alloc(<PyObject*>self.addresses, (<Addresses>self.addresses).c_pool,
+                           number, elem_size, &self.size)
         if p == NULL:
             raise_status(cymem_last_error())
         return p
@@ -304,10 +341,8 @@ cdef class Pool:
     cdef void free(self, void* addr) except *:
         """Frees a block now. InvalidPointerError (ValueError, KeyError) if addr
         is not the start of a live block of this pool; nothing changes then."""
-        cdef cymem_status status
-        with cython.critical_section(self.addresses):
-            status = cymem_free((<Addresses>self.addresses).c_pool, addr)
-            self.size = cymem_pool_size((<Addresses>self.addresses).c_pool)
+        cdef cymem_status status = cymem_py_free(
+            <PyObject*>self.addresses, (<Addresses>self.addresses).c_pool, addr, &self.size)
         if status != CYMEM_STATUS_OK:
             raise_status(status)
 

@@ -146,8 +146,8 @@ pub(super) trait BlockMap {
         handle: Option<&mut Handle<Unit>>,
     ) -> Result<NonNull<u8>, CymemStatus>;
     fn free(&mut self, handle: Handle<Unit>) -> Result<(), CymemStatus>;
-    /// Frees the block that starts at `address`.
-    fn free_at(&mut self, address: usize) -> Result<(), CymemStatus>;
+    /// Frees the block that starts at `address` and returns its requested size.
+    fn free_at(&mut self, address: usize) -> Result<usize, CymemStatus>;
     fn realloc(
         &mut self,
         handle: Handle<Unit>,
@@ -340,6 +340,40 @@ impl<A: BlockAllocator> Blocks<A> {
         };
     }
 
+    /// [`BlockMap::free_at`] of any block but the unindexed newest one.
+    #[inline(never)]
+    fn free_at_indexed(&mut self, address: usize) -> Result<usize, CymemStatus> {
+        if self.is_tail(address) {
+            let position = self.log.len() - 1;
+            debug_assert!(self.in_table(position));
+            let removed = self.addresses.remove(address);
+            debug_assert!(removed.is_some(), "M2: a live logged block is indexed");
+            let logged = self.unlog(position);
+            self.release_logged(logged);
+            return Ok(logged.bytes);
+        }
+        if !self.indexed {
+            self.index()?;
+        }
+        let entry = (self.addresses.remove(address)).ok_or(CymemStatus::InvalidPointer)?;
+        match self.place(&entry) {
+            Place::Log(position) => {
+                let logged = self.unlog(position);
+                self.release_logged(logged);
+                Ok(logged.bytes)
+            }
+            Place::Slot(handle) => {
+                let bytes = self.sizes.get(handle.index as usize).copied();
+                debug_assert!(bytes.is_some(), "M1: a live block has a size");
+                let freed = self.pool.free(handle);
+                debug_assert!(freed.is_ok(), "M2: an indexed block is live");
+                let bytes = bytes.unwrap_or(0);
+                self.bytes -= bytes;
+                Ok(bytes)
+            }
+        }
+    }
+
     /// A new block with no slot, at the end of the log.
     #[inline(always)]
     fn alloc_logged(&mut self, bytes: usize) -> Result<NonNull<u8>, CymemStatus> {
@@ -354,6 +388,8 @@ impl<A: BlockAllocator> Blocks<A> {
         if previous_unindexed {
             self.addresses.try_reserve(1).map_err(out_of_memory)?;
         }
+        // SAFETY: `layout_for` gives at least one unit.
+        unsafe { core::hint::assert_unchecked(layout.size() >= UNIT) };
         let ptr = (self.pool.memory.allocate(layout)).ok_or(CymemStatus::OutOfMemory)?;
         if previous_unindexed {
             let position = self.log.len() - 1;
@@ -549,40 +585,19 @@ impl<A: BlockAllocator> BlockMap for Blocks<A> {
     }
 
     #[inline(always)]
-    fn free_at(&mut self, address: usize) -> Result<(), CymemStatus> {
-        if self.is_tail(address) {
-            let position = self.log.len() - 1;
-            if self.in_table(position) {
-                let removed = self.addresses.remove(address);
-                debug_assert!(removed.is_some(), "M2: a live logged block is indexed");
-            }
-            let Some(logged) = self.log.pop() else {
-                return Err(CymemStatus::InvalidPointer);
-            };
-            debug_assert!(!logged.ptr.is_null(), "L1: the last entry is live");
-            self.tail_unindexed = false;
-            self.pop_holes();
-            self.release_logged(logged);
-            return Ok(());
-        }
-        if !self.indexed {
-            self.index()?;
-        }
-        let entry = (self.addresses.remove(address)).ok_or(CymemStatus::InvalidPointer)?;
-        match self.place(&entry) {
-            Place::Log(position) => {
-                let logged = self.unlog(position);
+    fn free_at(&mut self, address: usize) -> Result<usize, CymemStatus> {
+        // The newest block, not in the address table: a pop, and nothing
+        // here needs more than a few registers.
+        if self.is_tail(address) && !(self.indexed && !self.tail_unindexed) {
+            if let Some(logged) = self.log.pop() {
+                debug_assert!(!logged.ptr.is_null(), "L1: the last entry is live");
+                self.tail_unindexed = false;
+                self.pop_holes();
                 self.release_logged(logged);
-            }
-            Place::Slot(handle) => {
-                let bytes = self.sizes.get(handle.index as usize).copied();
-                debug_assert!(bytes.is_some(), "M1: a live block has a size");
-                let freed = self.pool.free(handle);
-                debug_assert!(freed.is_ok(), "M2: an indexed block is live");
-                self.bytes -= bytes.unwrap_or(0);
+                return Ok(logged.bytes);
             }
         }
-        Ok(())
+        self.free_at_indexed(address)
     }
 
     fn realloc(

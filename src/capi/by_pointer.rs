@@ -98,8 +98,52 @@ pub unsafe extern "C" fn cymem_free(pool: *mut CymemPool, ptr: *mut c_void) -> C
     // SAFETY: the caller's contract.
     status_of(
         unsafe { pool_mut(pool) }
-            .and_then(|pool| on_blocks!(pool, blocks => blocks.free_at(ptr.addr()))),
+            .and_then(|pool| on_blocks!(pool, blocks => blocks.free_at(ptr.addr())))
+            .map(drop),
     )
+}
+
+/// [`cymem_free`], also writing the freed block's size in bytes (as it was
+/// asked for) to `*out_size` unless `out_size` is NULL: for a caller that
+/// keeps its own running total, as cymem's `Pool.size` is, without a second
+/// call. `*out_size` is not written if the call fails.
+///
+/// # Safety
+///
+/// As for [`cymem_free`]; `out_size` is NULL or writable.
+///
+/// # Examples
+///
+/// ```
+/// use cymem::capi::*;
+///
+/// // SAFETY: a live pool, a writable size; pointers are only compared.
+/// unsafe {
+///     let pool = cymem_pool_new();
+///     let p = cymem_alloc(pool, 3, 10, core::ptr::null_mut());
+///     let mut size = 0;
+///     assert_eq!(cymem_free_with_size(pool, p, &mut size), CymemStatus::Ok);
+///     assert_eq!(size, 30);
+///     size = 7;
+///     assert_eq!(cymem_free_with_size(pool, p, &mut size), CymemStatus::InvalidPointer);
+///     assert_eq!(size, 7);
+///     cymem_pool_destroy(pool);
+/// }
+/// ```
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cymem_free_with_size(
+    pool: *mut CymemPool,
+    ptr: *mut c_void,
+    out_size: *mut usize,
+) -> CymemStatus {
+    // SAFETY: the caller's contract.
+    let result = unsafe { pool_mut(pool) }
+        .and_then(|pool| on_blocks!(pool, blocks => blocks.free_at(ptr.addr())));
+    if let Ok(bytes) = result {
+        // SAFETY: the caller's contract: NULL or writable.
+        unsafe { write_out(out_size, bytes) };
+    }
+    status_of(result.map(drop))
 }
 
 /// Resizes the block that starts at `ptr` to `number * elem_size` bytes and
