@@ -129,7 +129,7 @@ impl<A: BlockAllocator> Memory<A> {
 
     /// A block of `layout.size()` zeroed bytes aligned to `layout.align()`;
     /// an aligned dangling pointer if the layout is zero-sized.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn allocate(&mut self, layout: Layout) -> Option<NonNull<u8>> {
         if layout.size() == 0 {
             return Some(dangling(layout));
@@ -231,7 +231,7 @@ impl<A: BlockAllocator> Memory<A> {
     }
 
     /// A zeroed block of `size <= class.size()` bytes of `class`.
-    #[inline]
+    #[inline(always)]
     fn carve(&mut self, class: Class, size: usize) -> Option<NonNull<u8>> {
         if let Some(block) = NonNull::new(self.free[class.0]) {
             // SAFETY: a free-list entry is an unused carved block of this class

@@ -107,6 +107,8 @@ enum Place {
 ///   `pool.memory.allocate(layout_for(bytes))`, owned by that entry alone
 ///   (no slot holds it); `holes` counts the holes, and the last entry is
 ///   never one.
+/// - L2: `log_room` is at most the log's capacity and at most
+///   [`MAX_LOGGED`], so a log position always fits the table's `u32`.
 /// - M1: for every block with a slot, `sizes[index]` is the size C asked for
 ///   (`<= units * 16`), and `bytes` is the sum of every live block's size.
 /// - M2: once `indexed`, the address table holds every live block's address
@@ -119,6 +121,8 @@ pub(super) struct Blocks<A: BlockAllocator> {
     sizes: Vec<usize>,
     /// Blocks without a slot, oldest first.
     log: Vec<Logged>,
+    /// Entries the log can hold without growing (L2).
+    log_room: usize,
     holes: usize,
     addresses: AddressTable,
     indexed: bool,
@@ -185,6 +189,7 @@ impl<A: BlockAllocator> Blocks<A> {
             pool,
             sizes: Vec::new(),
             log: Vec::new(),
+            log_room: 0,
             holes: 0,
             addresses: AddressTable::default(),
             indexed: false,
@@ -378,34 +383,83 @@ impl<A: BlockAllocator> Blocks<A> {
     #[inline(always)]
     fn alloc_logged(&mut self, bytes: usize) -> Result<NonNull<u8>, CymemStatus> {
         let layout = layout_for(bytes)?;
+        // The common case, kept to a few registers: the log has room and no
+        // previous newest block needs indexing, so only the allocation can
+        // fail, and it changes nothing when it does.
+        if self.log.len() < self.log_room && !(self.indexed && self.tail_unindexed) {
+            // SAFETY: `layout_for` gives at least one unit.
+            unsafe { core::hint::assert_unchecked(layout.size() >= UNIT) };
+            let ptr = (self.pool.memory.allocate(layout)).ok_or(CymemStatus::OutOfMemory)?;
+            self.push_logged(ptr, bytes);
+            return Ok(ptr);
+        }
+        self.alloc_logged_with_room(layout, bytes)
+    }
+
+    /// [`alloc_logged`](Self::alloc_logged) when the log must grow or the
+    /// previous newest block must go into the address table.
+    #[inline(never)]
+    fn alloc_logged_with_room(
+        &mut self,
+        layout: Layout,
+        bytes: usize,
+    ) -> Result<NonNull<u8>, CymemStatus> {
         // Room first, for the log entry and the previous newest block's
         // table entry, so that no step after the allocation can fail.
-        if self.log.len() >= MAX_LOGGED {
-            return Err(CymemStatus::OutOfMemory);
+        if self.log.len() == self.log_room {
+            self.grow_log()?;
         }
-        self.log.try_reserve(1).map_err(out_of_memory)?;
         let previous_unindexed = self.indexed && self.tail_unindexed;
         if previous_unindexed {
             self.addresses.try_reserve(1).map_err(out_of_memory)?;
         }
-        // SAFETY: `layout_for` gives at least one unit.
-        unsafe { core::hint::assert_unchecked(layout.size() >= UNIT) };
         let ptr = (self.pool.memory.allocate(layout)).ok_or(CymemStatus::OutOfMemory)?;
         if previous_unindexed {
             let position = self.log.len() - 1;
             self.addresses
                 .insert(logged_entry(self.log[position].ptr.addr(), position));
+            self.tail_unindexed = false;
         }
-        self.tail_unindexed = self.indexed;
-        self.log.push(Logged {
-            ptr: ptr.as_ptr(),
-            bytes,
-        });
-        self.bytes += bytes;
+        self.push_logged(ptr, bytes);
         Ok(ptr)
     }
 
+    /// Makes room for at least one more log entry (L2).
+    fn grow_log(&mut self) -> Result<(), CymemStatus> {
+        let len = self.log.len();
+        if len >= MAX_LOGGED {
+            return Err(CymemStatus::OutOfMemory);
+        }
+        let additional = len.clamp(8, MAX_LOGGED - len);
+        self.log.try_reserve(additional).map_err(out_of_memory)?;
+        self.log_room = self.log.capacity().min(MAX_LOGGED);
+        Ok(())
+    }
+
+    /// Logs a new block; the log has room for it, and the newest block
+    /// before it is in the address table if the table is kept (M2).
+    #[inline(always)]
+    fn push_logged(&mut self, ptr: NonNull<u8>, bytes: usize) {
+        let len = self.log.len();
+        debug_assert!(len < self.log_room && self.log_room <= self.log.capacity());
+        debug_assert!(!(self.indexed && self.tail_unindexed));
+        self.tail_unindexed = self.indexed;
+        let entry = Logged {
+            ptr: ptr.as_ptr(),
+            bytes,
+        };
+        // SAFETY: `len < log_room <= capacity` (the callers' checks, L2):
+        // the slot past the end is allocated, and the new length counts one
+        // initialised entry more. (`push` would test the capacity again.)
+        unsafe {
+            self.log.as_mut_ptr().add(len).write(entry);
+            self.log.set_len(len + 1);
+        }
+        self.bytes += bytes;
+    }
+
     /// A new block in a slot.
+    #[inline(never)]
     fn alloc_with_slot(
         &mut self,
         bytes: usize,

@@ -62,7 +62,9 @@ mod pool;
 mod status;
 
 pub use self::by_handle::{cymem_free_handle, cymem_lookup, cymem_realloc_handle, CymemHandle};
-pub use self::by_pointer::{cymem_alloc, cymem_find, cymem_free, cymem_free_with_size, cymem_realloc};
+pub use self::by_pointer::{
+    cymem_alloc, cymem_find, cymem_free, cymem_free_with_size, cymem_realloc,
+};
 pub use self::pool::{
     cymem_pool_blocks, cymem_pool_destroy, cymem_pool_len, cymem_pool_new, cymem_pool_new_with,
     cymem_pool_size, CymemFreeFn, CymemMallocFn, CymemPool,
