@@ -104,6 +104,14 @@ cdef int raise_status(cymem_status status) except -1:
     raise ValueError(msg)
 
 
+# A function of its own (called from two places, so the C compiler keeps it
+# one): Pool.alloc's common path then needs no registers for the warning.
+cdef int warn_zero_alloc() except -1:
+    if WARN_ZERO_ALLOC:
+        warnings.warn("Allocating zero bytes")
+    return 0
+
+
 cdef inline cymem_handle c_handle(pool_handle handle) noexcept:
     cdef cymem_handle h
     h.index = handle.index
@@ -328,8 +336,8 @@ cdef class Pool:
         be read. OverflowError if the product overflows, MemoryError if the
         allocator fails."""
         cdef void* p
-        if (number == 0 or elem_size == 0) and WARN_ZERO_ALLOC:
-            warnings.warn("Allocating zero bytes")
+        if number == 0 or elem_size == 0:
+            warn_zero_alloc()
         # (<Addresses>self.addresses) is read through the borrowed field: no
         # reference count traffic on the hot path.
         p = cymem_py_alloc(<PyObject*>self.addresses, (<Addresses>self.addresses).c_pool,
@@ -365,6 +373,8 @@ cdef class Pool:
         """alloc(), also writing the block's handle to *out_handle."""
         cdef Addresses addresses = <Addresses>self.addresses
         cdef void* p
+        if number == 0 or elem_size == 0:
+            warn_zero_alloc()
         with cython.critical_section(addresses):
             p = cymem_alloc(addresses.c_pool, number, elem_size, <cymem_handle*>out_handle)
             if p != NULL:
