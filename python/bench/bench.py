@@ -104,14 +104,20 @@ def main():
     print("%s, Python %s, %d cores; median of %d samples, each a fresh process; blocks of 32 B"
           % (platform.processor() or platform.machine(), platform.python_version(),
              os.cpu_count(), args.samples))
-    print("| workload | variant | median | vs libc |")
-    print("|---|---|---|---|")
+    print("| workload | variant | median | vs libc | per-round ratio: median (range) |")
+    print("|---|---|---|---|---|")
     for wname, prefix, n in workloads:
-        base = statistics.median(times[(wname, variants[0][0])])
+        base_times = times[(wname, variants[0][0])]
+        base = statistics.median(base_times)
         for vname, _, _ in variants:
             med = statistics.median(times[(wname, vname)])
+            # Each round runs every variant back to back, so a round's ratio
+            # shares that moment's machine load: steadier than the medians.
+            ratios = [t / b for t, b in zip(times[(wname, vname)], base_times)]
             shown = "%.1f ns/pair" % (med / n * 1e9) if prefix == "pairs" else "%.2f ms" % (med * 1e3)
-            print("| %s | %s | %s | %.2fx |" % (wname, vname, shown, med / base))
+            print("| %s | %s | %s | %.2fx | %.2fx (%.2f-%.2f) |" % (
+                wname, vname, shown, med / base, statistics.median(ratios), min(ratios),
+                max(ratios)))
 
 
 if __name__ == "__main__":
