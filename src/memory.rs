@@ -238,7 +238,7 @@ impl<A: BlockAllocator> Memory<A> {
             // whose first 8 bytes link the next one (C2); `size` bytes fit it.
             unsafe {
                 self.free[class.0] = block.cast::<*mut u8>().read();
-                zero_reused(block, class, size);
+                block.write_bytes(0, size);
             }
             return Some(block);
         }
@@ -277,42 +277,6 @@ impl<A: BlockAllocator> Memory<A> {
         self.remaining = size;
         Some(())
     }
-}
-
-/// Zeroes the first `size` bytes of a reused block of `class`, rounded up
-/// to its 8- or 16-byte units.
-///
-/// One fixed-size write per size, picked by a jump table, instead of
-/// `write_bytes`: for blocks this small, the call to `memset` cost more than
-/// the stores (15 of the 170 instructions of a C alloc + free pair by
-/// pointer, `bash python/bench/callgrind_capi.sh`).
-///
-/// # Safety
-///
-/// `block` is a carved block of `class` (C1), in no one's use, and
-/// `size <= class.size()`.
-#[inline(always)]
-unsafe fn zero_reused(block: NonNull<u8>, class: Class, size: usize) {
-    macro_rules! zero_units {
-        ($units:expr, $($n:literal)*) => {
-            match $units {
-                $($n => {
-                    // SAFETY: `16 * n <= class.size()` bytes (the caller's
-                    // promise, rounded up within the class) of a block
-                    // aligned to 16 (C1).
-                    unsafe { block.cast::<[u128; $n]>().write([0; $n]) }
-                })*
-                _ => {}
-            }
-        };
-    }
-    debug_assert!(size <= class.size());
-    if class.0 == 0 {
-        // SAFETY: a class-0 block is 8 bytes aligned to 8 (C1).
-        unsafe { block.cast::<u64>().write(0) };
-        return;
-    }
-    zero_units!(size.div_ceil(16), 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16);
 }
 
 // SAFETY: the raw pointers are into chunks this value owns; moving it to
