@@ -161,7 +161,9 @@ void *cymem_lookup(const struct cymem_pool *pool,
  * their address; writes the block's handle to `*out_handle` unless
  * `out_handle` is NULL.
  *
- * Zero bytes give a unique, non-NULL address that must not be read.
+ * Zero bytes give a unique, non-NULL address that must not be read. A
+ * block made with a NULL `out_handle` has no handle (and costs less: no
+ * slot) until `cymem_find` asks for one.
  * Returns NULL on failure, with last error `CYMEM_STATUS_NULL_POOL`,
  * `CYMEM_STATUS_SIZE_OVERFLOW` or `CYMEM_STATUS_OUT_OF_MEMORY`; the pool is
  * unchanged and `*out_handle` is not written.
@@ -182,8 +184,9 @@ void *cymem_alloc(struct cymem_pool *pool,
  * Returns `CYMEM_STATUS_INVALID_POINTER` if `ptr` is NULL, foreign,
  * inside a block or already freed; nothing changes then. An address can
  * be given out again after its block is freed, so a stale pointer may
- * name a newer block: `cymem_free_handle` catches that. The first call
- * by pointer on a pool indexes its blocks by address, and fails with
+ * name a newer block: `cymem_free_handle` catches that. Freeing the
+ * newest block is a compare and a pop; the first call that names an older
+ * one indexes the pool's blocks by address, and fails with
  * `CYMEM_STATUS_OUT_OF_MEMORY` if that index cannot be allocated.
  *
  * # Safety
@@ -230,11 +233,16 @@ void *cymem_realloc(struct cymem_pool *pool,
  * Finds the block that starts at `ptr`: its handle goes to `*out_handle`
  * and its size in bytes to `*out_size`, each unless NULL.
  *
+ * A block made without a handle is given one here when `out_handle` is
+ * not NULL (the pool records it in a slot from then on).
+ *
  * Returns `CYMEM_STATUS_INVALID_POINTER` if `ptr` is not the start of a
  * live block of this pool, or `CYMEM_STATUS_OUT_OF_MEMORY` as for
- * `cymem_free`; nothing is written then. The pool is not `const`: the
- * first call by pointer on a pool indexes its blocks by address, inside the
- * pool, so two threads may not call this on one pool at once.
+ * `cymem_free` or if the slot for a new handle cannot be allocated;
+ * nothing is written then. The pool is not `const`: this may index the
+ * pool's blocks by address (as `cymem_free` does) or give a block a
+ * slot, inside the pool, so two threads may not call this on one pool at
+ * once.
  *
  * # Safety
  *
@@ -306,8 +314,9 @@ size_t cymem_pool_size(const struct cymem_pool *pool);
 size_t cymem_pool_len(const struct cymem_pool *pool);
 
 /**
- * Writes the address and requested size of up to `capacity` live blocks,
- * in slot order, to `out_addresses[i]` and `out_sizes[i]` (each skipped if
+ * Writes the address and requested size of up to `capacity` live blocks
+ * (those made without a handle oldest first, then those with one in slot
+ * order) to `out_addresses[i]` and `out_sizes[i]` (each skipped if
  * NULL) and returns how many blocks it reported: the number of live blocks
  * (`cymem_pool_len`) if that is at most `capacity`. 0 for a NULL pool.
  *

@@ -13,7 +13,9 @@ use crate::Handle;
 /// their address; writes the block's handle to `*out_handle` unless
 /// `out_handle` is NULL.
 ///
-/// Zero bytes give a unique, non-NULL address that must not be read.
+/// Zero bytes give a unique, non-NULL address that must not be read. A
+/// block made with a NULL `out_handle` has no handle (and costs less: no
+/// slot) until [`cymem_find`] asks for one.
 /// Returns NULL on failure, with last error [`CymemStatus::NullPool`](super::CymemStatus::NullPool),
 /// [`CymemStatus::SizeOverflow`](super::CymemStatus::SizeOverflow) or [`CymemStatus::OutOfMemory`](super::CymemStatus::OutOfMemory); the pool is
 /// unchanged and `*out_handle` is not written.
@@ -69,8 +71,9 @@ pub unsafe extern "C" fn cymem_alloc(
 /// Returns [`CymemStatus::InvalidPointer`](super::CymemStatus::InvalidPointer) if `ptr` is NULL, foreign,
 /// inside a block or already freed; nothing changes then. An address can
 /// be given out again after its block is freed, so a stale pointer may
-/// name a newer block: [`cymem_free_handle`](super::cymem_free_handle) catches that. The first call
-/// by pointer on a pool indexes its blocks by address, and fails with
+/// name a newer block: [`cymem_free_handle`](super::cymem_free_handle) catches that. Freeing the
+/// newest block is a compare and a pop; the first call that names an older
+/// one indexes the pool's blocks by address, and fails with
 /// [`CymemStatus::OutOfMemory`](super::CymemStatus::OutOfMemory) if that index cannot be allocated.
 ///
 /// # Safety
@@ -193,11 +196,16 @@ pub unsafe extern "C" fn cymem_realloc(
 /// Finds the block that starts at `ptr`: its handle goes to `*out_handle`
 /// and its size in bytes to `*out_size`, each unless NULL.
 ///
+/// A block made without a handle is given one here when `out_handle` is
+/// not NULL (the pool records it in a slot from then on).
+///
 /// Returns [`CymemStatus::InvalidPointer`](super::CymemStatus::InvalidPointer) if `ptr` is not the start of a
 /// live block of this pool, or [`CymemStatus::OutOfMemory`](super::CymemStatus::OutOfMemory) as for
-/// [`cymem_free`]; nothing is written then. The pool is not `const`: the
-/// first call by pointer on a pool indexes its blocks by address, inside the
-/// pool, so two threads may not call this on one pool at once.
+/// [`cymem_free`] or if the slot for a new handle cannot be allocated;
+/// nothing is written then. The pool is not `const`: this may index the
+/// pool's blocks by address (as [`cymem_free`] does) or give a block a
+/// slot, inside the pool, so two threads may not call this on one pool at
+/// once.
 ///
 /// # Safety
 ///

@@ -15,24 +15,29 @@
 //!
 //! - **Element type.** Every block is an array of 16-byte, 16-aligned
 //!   units, so a pointer is aligned for any C type (`max_align_t`) as from
-//!   `calloc`. The exact byte size asked for is kept by slot index, for
+//!   `calloc`. The exact byte size asked for is kept with the block, for
 //!   [`cymem_pool_size`], [`cymem_lookup`] and [`cymem_find`], and bytes past
-//!   it are zeroed again on realloc.
+//!   it are zeroed again on realloc. A zero-byte block still takes one unit,
+//!   so every live block has its own address.
+//! - **Blocks without handles.** cymem's callers never ask for a handle, so
+//!   a block made with a NULL `out_handle` gets no slot: the pool logs its
+//!   address and size (16 bytes, where a slot and its size take 32), and
+//!   freeing the newest such block pops the log. `blocks.rs` has the design.
 //! - **Pointers as keys.** [`cymem_free`], [`cymem_realloc`] and
 //!   [`cymem_find`] take the pointer [`cymem_alloc`] returned, as in cymem
-//!   (whose Python dict plays this part). A table from each live block's
-//!   address to its slot (`addresses.rs`, open addressing keyed by address;
-//!   its docs give the measurements that made it replace `HashMap`) finds
-//!   the block; a pointer that is not a key (foreign, interior, freed, NULL)
-//!   is rejected without ever being dereferenced. A zero-byte block still
-//!   takes one unit, so every live block has its own address. The table is
-//!   built by the first of those calls and kept from then on (`blocks.rs`
-//!   says why): a pool that is only filled and destroyed, or used through
-//!   handles, never pays for it.
+//!   (whose Python dict plays this part). The newest block is recognised by
+//!   one compare; any other through a table from each live block's address
+//!   (`addresses.rs`, open addressing keyed by address; its docs give the
+//!   measurements that made it replace `HashMap`), built by the first call
+//!   that needs it and kept from then on: a pool that is only filled and
+//!   destroyed, or used through handles, never pays for it. A pointer that
+//!   is not a key (foreign, interior, freed, NULL) is rejected without ever
+//!   being dereferenced.
 //! - **Handles.** [`CymemHandle`] is the crate's 16-byte [`Handle`](crate::Handle) in a C
-//!   struct: the `_handle` functions check it (index, generation, pool id)
-//!   exactly as [`Pool::get`](crate::Pool::get) does, and catch what an address cannot: a freed
-//!   address that a later block reuses.
+//!   struct, for blocks made with an `out_handle` (or given one later by
+//!   [`cymem_find`]): the `_handle` functions check it (index, generation,
+//!   pool id) exactly as [`Pool::get`](crate::Pool::get) does, and catch
+//!   what an address cannot: a freed address that a later block reuses.
 //! - **Errors.** Functions that return a pointer return NULL on failure;
 //!   every fallible function records a [`CymemStatus`] for
 //!   [`cymem_last_error`] (per thread, like `errno`, reset to
@@ -47,8 +52,8 @@
 //! Files: `status.rs` (codes, the per-thread last error), `pool.rs` (a
 //! pool's lifetime and totals, the checks on pool and out-pointer
 //! arguments), `by_pointer.rs` and `by_handle.rs` (the two ways to name a
-//! block), `blocks.rs` (the pool of C blocks behind them) and
-//! `addresses.rs` (its address table).
+//! block), `blocks.rs` (the pool of C blocks behind them: its log, its
+//! slots) and `addresses.rs` (its address table).
 //!
 //! What the pool cannot check, C must: the pool pointer is one from
 //! `cymem_pool_new*` not yet destroyed, out-pointers are NULL or writable,

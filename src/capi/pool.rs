@@ -283,8 +283,9 @@ pub unsafe extern "C" fn cymem_pool_len(pool: *const CymemPool) -> usize {
     unsafe { pool_ref(pool) }.map_or(0, |pool| on_blocks!(ref pool, blocks => blocks.len()))
 }
 
-/// Writes the address and requested size of up to `capacity` live blocks,
-/// in slot order, to `out_addresses[i]` and `out_sizes[i]` (each skipped if
+/// Writes the address and requested size of up to `capacity` live blocks
+/// (those made without a handle oldest first, then those with one in slot
+/// order) to `out_addresses[i]` and `out_sizes[i]` (each skipped if
 /// NULL) and returns how many blocks it reported: the number of live blocks
 /// ([`cymem_pool_len`]) if that is at most `capacity`. 0 for a NULL pool.
 ///
