@@ -642,7 +642,7 @@ impl<A: BlockAllocator> BlockMap for Blocks<A> {
     fn free_at(&mut self, address: usize) -> Result<usize, CymemStatus> {
         // The newest block, not in the address table: a pop, and nothing
         // here needs more than a few registers.
-        if self.is_tail(address) && !(self.indexed && !self.tail_unindexed) {
+        if (self.tail_unindexed || !self.indexed) && self.is_tail(address) {
             if let Some(logged) = self.log.pop() {
                 debug_assert!(!logged.ptr.is_null(), "L1: the last entry is live");
                 self.tail_unindexed = false;
