@@ -238,7 +238,7 @@ impl<A: BlockAllocator> Memory<A> {
             // whose first 8 bytes link the next one (C2); `size` bytes fit it.
             unsafe {
                 self.free[class.0] = block.cast::<*mut u8>().read();
-                block.write_bytes(0, size);
+                zero_reused(block, class, size);
             }
             return Some(block);
         }
@@ -276,6 +276,30 @@ impl<A: BlockAllocator> Memory<A> {
         self.bump = chunk;
         self.remaining = size;
         Some(())
+    }
+}
+
+/// Zeroes the first `size` bytes of a reused block of `class`.
+///
+/// Blocks of up to 32 bytes, the common case, take one or two 16-byte
+/// stores here; a call to `memset` cost about 15 instructions more.
+///
+/// # Safety
+///
+/// `block` is a carved block of `class` (C1) that no one uses, and
+/// `size <= class.size()`.
+#[inline(always)]
+unsafe fn zero_reused(block: NonNull<u8>, class: Class, size: usize) {
+    debug_assert!(size <= class.size());
+    match class.0 {
+        // SAFETY: a class-0 block is 8 bytes aligned to 8 (C1).
+        0 => unsafe { block.cast::<u64>().write(0) },
+        // SAFETY: a class-1 block is 16 bytes aligned to 16 (C1).
+        1 => unsafe { block.cast::<[u64; 2]>().write([0; 2]) },
+        // SAFETY: a class-2 block is 32 bytes aligned to 16 (C1).
+        2 => unsafe { block.cast::<[u64; 4]>().write([0; 4]) },
+        // SAFETY: `size` bytes fit the block (the caller's promise).
+        _ => unsafe { block.write_bytes(0, size) },
     }
 }
 
