@@ -59,8 +59,11 @@ class BuildExtWithCargo(build_ext):
         for ext in self.extensions:
             ext.extra_objects.append(library)
             ext.depends.append(library)
-            # Keep the Rust symbols (std included) out of the module's exports.
-            ext.extra_link_args += ["-Wl,--exclude-libs,ALL", "-Wl,--gc-sections"] + native
+            # Keep the Rust symbols (std included) out of the module's exports,
+            # and the debug info (Python's -g, Rust std's) out of the module:
+            # 2.7 MB with it, 0.55 MB without.
+            ext.extra_link_args += ["-Wl,--exclude-libs,ALL", "-Wl,--gc-sections",
+                                    "-Wl,--strip-debug"] + native
         super().build_extensions()
 
 
