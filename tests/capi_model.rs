@@ -135,6 +135,24 @@ fn op() -> impl Strategy<Value = CapiOp> {
     let new_with_null =
         proptest::option::of(any::<bool>()).prop_map(|malloc| CapiOp::NewWithNull { malloc });
     let message = prop_oneof![-2..=8i32, any::<i32>()].prop_map(CapiOp::Message);
+    // Under Miri, the fewest blocks that still give the log 64 holes.
+    let count = if cfg!(miri) { 0..=10u8 } else { 0..=u8::MAX };
+    let alloc_many = (any::<bool>(), count, any::<u8>())
+        .prop_map(|(pool, count, seed)| CapiOp::AllocMany { pool, count, seed });
+    let free_every = (any::<bool>(), any::<u8>(), any::<bool>(), any::<bool>()).prop_map(
+        |(pool, k, invert, newest_first)| CapiOp::FreeEvery {
+            pool,
+            k,
+            invert,
+            newest_first,
+        },
+    );
+    let find_handle =
+        (any::<bool>(), any::<u8>()).prop_map(|(pool, target)| CapiOp::FindHandle { pool, target });
+    let free_with_size = (any::<bool>(), ptr_probe(), prop::bool::weighted(0.2))
+        .prop_map(|(pool, ptr, no_out)| CapiOp::FreeWithSize { pool, ptr, no_out });
+    let scribble = (any::<bool>(), any::<u8>(), any::<u8>())
+        .prop_map(|(pool, target, seed)| CapiOp::Scribble { pool, target, seed });
     prop_oneof![
         8 => alloc,
         4 => (any::<bool>(), any::<u8>(), any::<u8>())
@@ -148,6 +166,11 @@ fn op() -> impl Strategy<Value = CapiOp> {
         2 => find,
         1 => null_pool,
         1 => prop_oneof![new_with_null, message],
+        1 => alloc_many,
+        2 => free_every,
+        2 => find_handle,
+        2 => free_with_size,
+        1 => scribble,
     ]
 }
 
@@ -190,6 +213,55 @@ fn shrink_then_grow_reads_zero_past_the_shrink() {
                 fail: false,
             });
         }
+    }
+    capi_harness::run(ops, MAX_LIVE_BYTES);
+}
+
+#[test]
+fn many_handle_less_blocks_survive_log_compaction() {
+    let mut ops = Vec::new();
+    for pool in [false, true] {
+        // 200 blocks without a handle (fewer under Miri, where the live
+        // bytes run out first), three of them then given a slot.
+        ops.push(CapiOp::AllocMany {
+            pool,
+            count: u8::MAX,
+            seed: 3,
+        });
+        for target in [0, 50, 120] {
+            ops.push(CapiOp::FindHandle { pool, target });
+        }
+        // Three quarters freed oldest first, each leaving a hole: past 64
+        // holes and half the log it is compacted, and the frees after that
+        // find their blocks at renumbered positions. The model then checks
+        // every survivor's size, bytes and place in `cymem_pool_blocks`.
+        ops.push(CapiOp::FreeEvery {
+            pool,
+            k: 3,
+            invert: true,
+            newest_first: false,
+        });
+        // The survivors still resize and free by pointer.
+        for target in [0, 1, 7] {
+            ops.push(CapiOp::Scribble {
+                pool,
+                target,
+                seed: 0xEE,
+            });
+            ops.push(CapiOp::Realloc {
+                pool,
+                ptr: PtrProbe::Record(target),
+                number: Number::Up(40),
+                size: ElemSize::One,
+                fail: false,
+            });
+        }
+        ops.push(CapiOp::FreeEvery {
+            pool,
+            k: 0,
+            invert: false,
+            newest_first: true,
+        });
     }
     capi_harness::run(ops, MAX_LIVE_BYTES);
 }
