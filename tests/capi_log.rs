@@ -629,10 +629,6 @@ fn realloc_of_handle_less_blocks_keeps_contents_and_zeroes_the_tail() {
 }
 
 #[test]
-#[ignore = "bug: on a cymem_pool_new_with pool, cymem_realloc of a block without a handle to \
-            the same number of 16-byte units calls malloc_fn and free_fn and moves the block \
-            (Blocks::realloc_logged has no same-size shortcut, and CAllocator's \
-            reallocate_zeroed always moves); a block with a handle is resized in place"]
 fn same_units_realloc_of_a_handle_less_block_calls_no_malloc() {
     let pool = PoolGuard::counting();
     let (with_handle, _) = pool.alloc_with_handle(5);

@@ -430,7 +430,7 @@ impl<A: BlockAllocator> Blocks<A> {
         if len >= MAX_LOGGED {
             return Err(CymemStatus::OutOfMemory);
         }
-        let additional = len.clamp(8, MAX_LOGGED - len);
+        let additional = len.max(8).min(MAX_LOGGED - len);
         self.log.try_reserve(additional).map_err(out_of_memory)?;
         self.log_room = self.log.capacity().min(MAX_LOGGED);
         Ok(())
@@ -552,6 +552,15 @@ impl<A: BlockAllocator> Blocks<A> {
         }
         // SAFETY: non-null (L1: a live entry).
         let old_ptr = unsafe { NonNull::new_unchecked(old.ptr) };
+        if new_layout == old_layout {
+            // The same units: the block stays where it is, as a block with a
+            // slot does (`Pool::realloc` of the same length), with no trip to
+            // the allocator.
+            zero_past_size(old_ptr, old.bytes, bytes, old_layout.size());
+            self.log[position].bytes = bytes;
+            self.bytes = self.bytes - old.bytes + bytes;
+            return Ok(old_ptr);
+        }
         // SAFETY: the block came from this memory with `old_layout` (L1);
         // units are plain bytes, so the ones past the new size need no drop.
         let resized = unsafe { self.pool.memory.resize(old_ptr, old_layout, new_layout) };

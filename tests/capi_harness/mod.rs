@@ -62,15 +62,6 @@ const MAX_LIVE_BLOCKS: usize = 400;
 /// ones are forgotten, so that checking every record stays linear.
 const MAX_FREED_RECORDS: usize = 64;
 
-/// Known bug (`tests/capi_log.rs`,
-/// `same_units_realloc_of_a_handle_less_block_calls_no_malloc`): on a
-/// `cymem_pool_new_with` pool, `cymem_realloc` of a block without a handle
-/// to a size of the same 16-byte units still calls `malloc_fn` and
-/// `free_fn` (and so moves the block, and fails if `malloc_fn` does), where
-/// a block with a handle is resized in place without either call. The
-/// model expects what the pool does today; set this to `false` once fixed.
-const SAME_UNITS_REALLOC_OF_HANDLE_LESS_BLOCK_MALLOCS: bool = true;
-
 /// Every C block is whole 16-byte units, at least one.
 const UNIT: usize = 16;
 
@@ -1148,13 +1139,8 @@ impl Harness {
             }
         }
 
-        let handle_less = target.is_some_and(|index| self.sides[p].records[index].handle.is_none());
-        let moves = expected.is_ok_and(|bytes| {
-            units(bytes) != units(old_bytes)
-                || (SAME_UNITS_REALLOC_OF_HANDLE_LESS_BLOCK_MALLOCS
-                    && handle_less
-                    && self.sides[p].counted)
-        });
+        // Same units: resized in place, with or without a handle.
+        let moves = expected.is_ok_and(|bytes| units(bytes) != units(old_bytes));
         let pool = self.sides[p].pool;
         let (ptr, calls) = self.observe(p, fail, || call(pool));
         let status = status_of(ptr);
