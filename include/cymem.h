@@ -205,7 +205,8 @@ enum cymem_status cymem_free(struct cymem_pool *pool,
  *
  * # Safety
  *
- * As for `cymem_free`; `out_size` is NULL or writable.
+ * As for `cymem_free`; `out_size` is NULL or writable, and not inside the
+ * block being freed (it is written after the block is given back).
  */
 enum cymem_status cymem_free_with_size(struct cymem_pool *pool, void *ptr, size_t *out_size);
 

@@ -279,7 +279,8 @@ impl<A: BlockAllocator> Memory<A> {
     }
 }
 
-/// Zeroes the first `size` bytes of a reused block of `class`.
+/// Zeroes at least the first `size` bytes of a reused block of `class` (all
+/// of a block of 8 to 32 bytes).
 ///
 /// Blocks of up to 32 bytes, the common case, take one or two 16-byte
 /// stores here; a call to `memset` cost about 15 instructions more.

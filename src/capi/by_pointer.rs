@@ -113,7 +113,8 @@ pub unsafe extern "C" fn cymem_free(pool: *mut CymemPool, ptr: *mut c_void) -> C
 ///
 /// # Safety
 ///
-/// As for [`cymem_free`]; `out_size` is NULL or writable.
+/// As for [`cymem_free`]; `out_size` is NULL or writable, and not inside the
+/// block being freed (it is written after the block is given back).
 ///
 /// # Examples
 ///
