@@ -333,6 +333,21 @@ size_t cymem_pool_blocks(const struct cymem_pool *pool,
                          size_t capacity);
 
 /**
+ * Keeps `*mirror` equal to `cymem_pool_size` from now on: the pool writes
+ * its total of requested bytes there at once and after every call that
+ * changes it, until the pool is destroyed or this is called again (NULL
+ * stops it). For a caller that keeps the total in a field of its own, as
+ * cymem's `Pool.size` is, without a call after every alloc and free.
+ *
+ * # Safety
+ *
+ * `pool` is NULL or live, and in no other use during the call; `mirror`
+ * is NULL or valid for writes, and read by no one during any call on this
+ * pool, until the pool is destroyed or the mirror replaced.
+ */
+void cymem_pool_mirror_size(struct cymem_pool *pool, size_t *mirror);
+
+/**
  * The outcome of the last fallible cymem call on this thread
  * (`CYMEM_STATUS_OK` after a success, and before any call).
  */

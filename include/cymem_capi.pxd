@@ -39,6 +39,7 @@ cdef extern from "cymem.h" nogil:
                       cymem_handle* out_handle)
     cymem_status cymem_free(cymem_pool* pool, void* ptr)
     cymem_status cymem_free_with_size(cymem_pool* pool, void* ptr, size_t* out_size)
+    void cymem_pool_mirror_size(cymem_pool* pool, size_t* mirror)
     cymem_status cymem_free_handle(cymem_pool* pool, cymem_handle handle)
     void* cymem_realloc(cymem_pool* pool, void* ptr, size_t number, size_t elem_size)
     void* cymem_realloc_handle(cymem_pool* pool, cymem_handle handle,

@@ -827,3 +827,53 @@ fn default_pool_gives_back_big_handle_less_blocks_on_destroy() {
         "global-allocator blocks left on this thread by the destroyed pool"
     );
 }
+
+/// `cymem_pool_mirror_size` keeps a caller's field equal to
+/// `cymem_pool_size` through every call that changes the total, leaves it
+/// alone on failure, and stops when given NULL.
+#[test]
+fn size_mirror_follows_every_change_and_stops_on_null() {
+    use core::ptr::null_mut;
+    use cymem::capi::*;
+    // SAFETY: live pools; `total` outlives them; handles and sizes are
+    // written only through valid pointers.
+    unsafe {
+        for pool in [
+            cymem_pool_new(),
+            cymem_pool_new_with(Some(libc::malloc), Some(libc::free)),
+        ] {
+            let mut total = usize::MAX;
+            cymem_pool_mirror_size(pool, &mut total);
+            assert_eq!(total, 0);
+            let check = |total: usize| assert_eq!(total, cymem_pool_size(pool));
+            let a = cymem_alloc(pool, 3, 10, null_mut());
+            check(total);
+            assert_eq!(total, 30);
+            let mut handle = CymemHandle::default();
+            let b = cymem_alloc(pool, 1, 300, &mut handle);
+            assert!(!b.is_null());
+            assert_eq!(total, 330);
+            let a = cymem_realloc(pool, a, 5, 1);
+            assert_eq!(total, 305);
+            assert!(!cymem_realloc_handle(pool, handle, 2, 100).is_null());
+            assert_eq!(total, 205);
+            // Failures change nothing.
+            assert!(cymem_alloc(pool, usize::MAX, 2, null_mut()).is_null());
+            assert_eq!(
+                cymem_free(pool, a.cast::<u8>().add(1).cast()),
+                CymemStatus::InvalidPointer
+            );
+            assert_eq!(total, 205);
+            let mut freed = 0;
+            assert_eq!(cymem_free_with_size(pool, a, &mut freed), CymemStatus::Ok);
+            assert_eq!((freed, total), (5, 200));
+            assert_eq!(cymem_free_handle(pool, handle), CymemStatus::Ok);
+            assert_eq!(total, 0);
+            cymem_pool_mirror_size(pool, null_mut());
+            let c = cymem_alloc(pool, 1, 8, null_mut());
+            assert!(!c.is_null());
+            assert_eq!((total, cymem_pool_size(pool)), (0, 8));
+            cymem_pool_destroy(pool);
+        }
+    }
+}

@@ -38,7 +38,8 @@ from cymem_capi cimport *
 # alloc and free, the hot pair, lock the pool in C: Py_BEGIN_CRITICAL_SECTION
 # on a free-threaded build (what `with cython.critical_section` does there),
 # nothing on a GIL build, where Cython's version still takes and drops a
-# reference to the lock object on every call.
+# reference to the lock object on every call. Pool.size needs no update
+# here: the C pool mirrors its total into it (cymem_pool_mirror_size).
 cdef extern from *:
     """
     #if defined(Py_GIL_DISABLED)
@@ -48,29 +49,20 @@ cdef extern from *:
     #  define CYMEM_PY_LOCKED(lock, body) { body; }
     #endif
     static inline void *cymem_py_alloc(PyObject *lock, cymem_pool *pool, size_t number,
-                                       size_t elem_size, size_t *total) {
+                                       size_t elem_size) {
         void *p = NULL;
-        CYMEM_PY_LOCKED(lock, {
-            p = cymem_alloc(pool, number, elem_size, NULL);
-            if (p != NULL) *total += number * elem_size;
-        })
+        CYMEM_PY_LOCKED(lock, p = cymem_alloc(pool, number, elem_size, NULL))
         return p;
     }
-    static inline cymem_status cymem_py_free(PyObject *lock, cymem_pool *pool, void *addr,
-                                             size_t *total) {
+    static inline cymem_status cymem_py_free(PyObject *lock, cymem_pool *pool, void *addr) {
         cymem_status status = CYMEM_STATUS_OK;
-        CYMEM_PY_LOCKED(lock, {
-            size_t freed = 0;
-            status = cymem_free_with_size(pool, addr, &freed);
-            *total -= freed;
-        })
+        CYMEM_PY_LOCKED(lock, status = cymem_free(pool, addr))
         return status;
     }
     """
-    void* cymem_py_alloc(PyObject* lock, cymem_pool* pool, size_t number, size_t elem_size,
-                         size_t* total) noexcept
-    cymem_status cymem_py_free(PyObject* lock, cymem_pool* pool, void* addr,
-                               size_t* total) noexcept
+    void* cymem_py_alloc(PyObject* lock, cymem_pool* pool, size_t number,
+                         size_t elem_size) noexcept
+    cymem_status cymem_py_free(PyObject* lock, cymem_pool* pool, void* addr) noexcept
 
 # As in cymem: set to True to warn on every zero-byte alloc.
 WARN_ZERO_ALLOC = False
@@ -313,6 +305,10 @@ cdef class Pool:
                 <cymem_malloc_fn><void*>self.pymalloc.malloc, <cymem_free_fn><void*>self.pyfree.free)
         if addresses.c_pool == NULL:
             raise_status(cymem_last_error())
+        # The C pool keeps self.size equal to its total from now on: the
+        # Addresses view that owns the C pool never outlives this object's
+        # __dealloc__, which destroys it.
+        cymem_pool_mirror_size(addresses.c_pool, &self.size)
         self.addresses = addresses
 
     def __dealloc__(self):
@@ -341,7 +337,7 @@ cdef class Pool:
         # (<Addresses>self.addresses) is read through the borrowed field: no
         # reference count traffic on the hot path.
         p = cymem_py_alloc(<PyObject*>self.addresses, (<Addresses>self.addresses).c_pool,
-                           number, elem_size, &self.size)
+                           number, elem_size)
         if p == NULL:
             raise_status(cymem_last_error())
         return p
@@ -350,7 +346,7 @@ cdef class Pool:
         """Frees a block now. InvalidPointerError (ValueError, KeyError) if addr
         is not the start of a live block of this pool; nothing changes then."""
         cdef cymem_status status = cymem_py_free(
-            <PyObject*>self.addresses, (<Addresses>self.addresses).c_pool, addr, &self.size)
+            <PyObject*>self.addresses, (<Addresses>self.addresses).c_pool, addr)
         if status != CYMEM_STATUS_OK:
             raise_status(status)
 
@@ -363,7 +359,6 @@ cdef class Pool:
         cdef void* p
         with cython.critical_section(addresses):
             p = cymem_realloc(addresses.c_pool, addr, n, 1)
-            self.size = cymem_pool_size(addresses.c_pool)
         if p == NULL:
             raise_status(cymem_last_error())
         return p
@@ -377,8 +372,6 @@ cdef class Pool:
             warn_zero_alloc()
         with cython.critical_section(addresses):
             p = cymem_alloc(addresses.c_pool, number, elem_size, <cymem_handle*>out_handle)
-            if p != NULL:
-                self.size += number * elem_size
         if p == NULL:
             raise_status(cymem_last_error())
         return p
@@ -400,7 +393,6 @@ cdef class Pool:
         cdef cymem_status status
         with cython.critical_section(addresses):
             status = cymem_free_handle(addresses.c_pool, c_handle(handle))
-            self.size = cymem_pool_size(addresses.c_pool)
         if status != CYMEM_STATUS_OK:
             raise_status(status)
 
@@ -411,7 +403,6 @@ cdef class Pool:
         cdef void* p
         with cython.critical_section(addresses):
             p = cymem_realloc_handle(addresses.c_pool, c_handle(handle), number, elem_size)
-            self.size = cymem_pool_size(addresses.c_pool)
         if p == NULL:
             raise_status(cymem_last_error())
         return p

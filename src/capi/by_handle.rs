@@ -91,10 +91,11 @@ pub unsafe extern "C" fn cymem_free_handle(
     handle: CymemHandle,
 ) -> CymemStatus {
     // SAFETY: the caller's contract.
-    status_of(
-        unsafe { pool_mut(pool) }
-            .and_then(|pool| on_blocks!(pool, blocks => blocks.free(handle.into()))),
-    )
+    status_of(unsafe { pool_mut(pool) }.and_then(|pool| {
+        on_blocks!(pool, blocks => blocks.free(handle.into()))?;
+        pool.update_mirror();
+        Ok(())
+    }))
 }
 
 /// Resizes the block `handle` names, as [`cymem_realloc`](super::cymem_realloc) does; the handle
@@ -131,9 +132,11 @@ pub unsafe extern "C" fn cymem_realloc_handle(
     elem_size: usize,
 ) -> *mut c_void {
     // SAFETY: the caller's contract.
-    let result = unsafe { pool_mut(pool) }.and_then(
-        |pool| on_blocks!(pool, blocks => blocks.realloc(handle.into(), number, elem_size)),
-    );
+    let result = unsafe { pool_mut(pool) }.and_then(|pool| {
+        let ptr = on_blocks!(pool, blocks => blocks.realloc(handle.into(), number, elem_size))?;
+        pool.update_mirror();
+        Ok(ptr)
+    });
     pointer_or_null(result)
 }
 

@@ -55,11 +55,16 @@ pub unsafe extern "C" fn cymem_alloc(
         return pointer_or_null(Err(CymemStatus::NullPool));
     };
     if out_handle.is_null() {
-        return pointer_or_null(on_blocks!(pool, blocks => blocks.alloc(number, elem_size, None)));
+        let result = on_blocks!(pool, blocks => blocks.alloc(number, elem_size, None));
+        if result.is_ok() {
+            pool.update_mirror();
+        }
+        return pointer_or_null(result);
     }
     let mut handle = Handle::NULL;
     let result = on_blocks!(pool, blocks => blocks.alloc(number, elem_size, Some(&mut handle)));
     if result.is_ok() {
+        pool.update_mirror();
         // SAFETY: the caller's contract: not NULL, so writable.
         unsafe { out_handle.write(handle.into()) };
     }
@@ -99,11 +104,11 @@ pub unsafe extern "C" fn cymem_alloc(
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn cymem_free(pool: *mut CymemPool, ptr: *mut c_void) -> CymemStatus {
     // SAFETY: the caller's contract.
-    status_of(
-        unsafe { pool_mut(pool) }
-            .and_then(|pool| on_blocks!(pool, blocks => blocks.free_at(ptr.addr())))
-            .map(drop),
-    )
+    status_of(unsafe { pool_mut(pool) }.and_then(|pool| {
+        on_blocks!(pool, blocks => blocks.free_at(ptr.addr()))?;
+        pool.update_mirror();
+        Ok(())
+    }))
 }
 
 /// [`cymem_free`], also writing the freed block's size in bytes (as it was
@@ -141,8 +146,11 @@ pub unsafe extern "C" fn cymem_free_with_size(
     out_size: *mut usize,
 ) -> CymemStatus {
     // SAFETY: the caller's contract.
-    let result = unsafe { pool_mut(pool) }
-        .and_then(|pool| on_blocks!(pool, blocks => blocks.free_at(ptr.addr())));
+    let result = unsafe { pool_mut(pool) }.and_then(|pool| {
+        let bytes = on_blocks!(pool, blocks => blocks.free_at(ptr.addr()))?;
+        pool.update_mirror();
+        Ok(bytes)
+    });
     if let Ok(bytes) = result {
         // SAFETY: the caller's contract: NULL or writable.
         unsafe { write_out(out_size, bytes) };
@@ -188,9 +196,11 @@ pub unsafe extern "C" fn cymem_realloc(
     elem_size: usize,
 ) -> *mut c_void {
     // SAFETY: the caller's contract.
-    let result = unsafe { pool_mut(pool) }.and_then(
-        |pool| on_blocks!(pool, blocks => blocks.realloc_at(ptr.addr(), number, elem_size)),
-    );
+    let result = unsafe { pool_mut(pool) }.and_then(|pool| {
+        let ptr = on_blocks!(pool, blocks => blocks.realloc_at(ptr.addr(), number, elem_size))?;
+        pool.update_mirror();
+        Ok(ptr)
+    });
     pointer_or_null(result)
 }
 

@@ -71,7 +71,7 @@ pub use self::by_pointer::{
     cymem_alloc, cymem_find, cymem_free, cymem_free_with_size, cymem_realloc,
 };
 pub use self::pool::{
-    cymem_pool_blocks, cymem_pool_destroy, cymem_pool_len, cymem_pool_new, cymem_pool_new_with,
-    cymem_pool_size, CymemFreeFn, CymemMallocFn, CymemPool,
+    cymem_pool_blocks, cymem_pool_destroy, cymem_pool_len, cymem_pool_mirror_size, cymem_pool_new,
+    cymem_pool_new_with, cymem_pool_size, CymemFreeFn, CymemMallocFn, CymemPool,
 };
 pub use self::status::{cymem_last_error, cymem_status_message, CymemStatus};

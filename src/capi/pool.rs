@@ -55,6 +55,22 @@ pub type CymemFreeFn = Option<unsafe extern "C" fn(ptr: *mut c_void)>;
 /// ```
 pub struct CymemPool {
     pub(super) backing: Backing,
+    /// NULL, or where [`cymem_pool_mirror_size`] asked the pool to keep its
+    /// total of requested bytes.
+    pub(super) size_mirror: *mut usize,
+}
+
+impl CymemPool {
+    /// Writes the pool's total to its size mirror, if it has one.
+    #[inline(always)]
+    pub(super) fn update_mirror(&mut self) {
+        if !self.size_mirror.is_null() {
+            let bytes = on_blocks!(ref self, blocks => blocks.bytes());
+            // SAFETY: `cymem_pool_mirror_size`'s contract: writable while
+            // the pool lives, and used by no one else during this call.
+            unsafe { self.size_mirror.write(bytes) };
+        }
+    }
 }
 
 pub(super) enum Backing {
@@ -123,7 +139,12 @@ fn new_pool(backing: Backing) -> *mut CymemPool {
     if record(NonNull::new(raw).ok_or(CymemStatus::OutOfMemory)).is_ok() {
         // SAFETY: a fresh allocation with `CymemPool`'s layout, so a
         // `Box<CymemPool>` may later take it back (`cymem_pool_destroy`).
-        unsafe { raw.write(CymemPool { backing }) };
+        unsafe {
+            raw.write(CymemPool {
+                backing,
+                size_mirror: ptr::null_mut(),
+            })
+        };
     }
     raw
 }
@@ -343,4 +364,43 @@ pub unsafe extern "C" fn cymem_pool_blocks(
     };
     on_blocks!(ref pool, blocks => blocks.each_block(&mut report));
     written
+}
+
+/// Keeps `*mirror` equal to [`cymem_pool_size`] from now on: the pool writes
+/// its total of requested bytes there at once and after every call that
+/// changes it, until the pool is destroyed or this is called again (NULL
+/// stops it). For a caller that keeps the total in a field of its own, as
+/// cymem's `Pool.size` is, without a call after every alloc and free.
+///
+/// # Safety
+///
+/// `pool` is NULL or live, and in no other use during the call; `mirror`
+/// is NULL or valid for writes, and read by no one during any call on this
+/// pool, until the pool is destroyed or the mirror replaced.
+///
+/// # Examples
+///
+/// ```
+/// use cymem::capi::*;
+///
+/// // SAFETY: a live pool; `total` outlives it.
+/// unsafe {
+///     let mut total = usize::MAX;
+///     let pool = cymem_pool_new();
+///     cymem_pool_mirror_size(pool, &mut total);
+///     assert_eq!(total, 0);
+///     let p = cymem_alloc(pool, 3, 10, core::ptr::null_mut());
+///     assert_eq!(total, 30);
+///     cymem_free(pool, p);
+///     assert_eq!(total, 0);
+///     cymem_pool_destroy(pool);
+/// }
+/// ```
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cymem_pool_mirror_size(pool: *mut CymemPool, mirror: *mut usize) {
+    // SAFETY: the caller's contract.
+    if let Ok(pool) = unsafe { pool_mut(pool) } {
+        pool.size_mirror = mirror;
+        pool.update_mirror();
+    }
 }
