@@ -23,13 +23,20 @@
 //! when holes are more than half of it. A pool that is only filled and
 //! destroyed, cymem's own pattern, never builds the table.
 //!
+//! `blocks/log.rs` holds the log's side (making, freeing, resizing a
+//! logged block, compaction); this file the slots' side, the address table's
+//! upkeep and the [`BlockMap`] operations that pick between the two.
+//!
 //! `bash python/bench/callgrind_capi.sh` prints the instructions per block
 //! of such a fill + destroy (`fill`) and per alloc + free pair by pointer
 //! (`pair`) on today's code.
 
 use core::alloc::Layout;
-use core::ptr::{self, NonNull};
+use core::ptr::NonNull;
 
+mod log;
+
+use self::log::{logged_entry, Logged, LOGGED};
 use super::addresses::{AddressTable, Entry};
 use super::CymemStatus;
 use crate::memory::Memory;
@@ -69,29 +76,6 @@ fn out_of_memory<E>(_: E) -> CymemStatus {
     CymemStatus::OutOfMemory
 }
 
-/// A block without a slot: its address, null once freed (a hole), and the
-/// size C asked for.
-#[derive(Clone, Copy)]
-struct Logged {
-    ptr: *mut u8,
-    bytes: usize,
-}
-
-const HOLE: Logged = Logged {
-    ptr: ptr::null_mut(),
-    bytes: 0,
-};
-
-/// An address-table entry with generation 0 (never a slot's while it is
-/// occupied: occupied generations are odd) names log position `index`.
-const LOGGED: u32 = 0;
-
-/// Log positions are `u32`s in the address table.
-const MAX_LOGGED: usize = u32::MAX as usize;
-
-/// Holes below which the log is never compacted.
-const MIN_HOLES_TO_COMPACT: usize = 64;
-
 /// Where a live block is recorded.
 enum Place {
     /// At this log position.
@@ -108,7 +92,7 @@ enum Place {
 ///   (no slot holds it); `holes` counts the holes, and the last entry is
 ///   never one.
 /// - L2: `log_room` is at most the log's capacity and at most
-///   [`MAX_LOGGED`], so a log position always fits the table's `u32`.
+///   `log::MAX_LOGGED`, so a log position always fits the table's `u32`.
 /// - M1: for every block with a slot, `sizes[index]` is the size C asked for
 ///   (`<= units * 16`), and `bytes` is the sum of every live block's size.
 /// - M2: once `indexed`, the address table holds every live block's address
@@ -198,10 +182,6 @@ impl<A: BlockAllocator> Blocks<A> {
         }
     }
 
-    fn live_logged(&self) -> usize {
-        self.log.len() - self.holes
-    }
-
     /// Builds the address table from every live block (M2).
     fn index(&mut self) -> Result<(), CymemStatus> {
         let mut addresses = AddressTable::default();
@@ -224,16 +204,6 @@ impl<A: BlockAllocator> Blocks<A> {
         self.tail_unindexed = false;
         self.indexed = true;
         Ok(())
-    }
-
-    /// Whether `address` is the newest logged block's.
-    #[inline(always)]
-    fn is_tail(&self, address: usize) -> bool {
-        address != 0
-            && self
-                .log
-                .last()
-                .is_some_and(|last| last.ptr.addr() == address)
     }
 
     /// Where the block at `address` is recorded, building the address table
@@ -264,200 +234,6 @@ impl<A: BlockAllocator> Blocks<A> {
         }
     }
 
-    /// Whether the log entry at `position` is in the address table (M2).
-    fn in_table(&self, position: usize) -> bool {
-        self.indexed && !(self.tail_unindexed && position + 1 == self.log.len())
-    }
-
-    /// Takes the live log entry at `position` out of the log (and out of
-    /// the address table, which the caller has already done for a
-    /// non-tail entry's address when `removed_from_table`).
-    fn unlog(&mut self, position: usize) -> Logged {
-        let logged = core::mem::replace(&mut self.log[position], HOLE);
-        debug_assert!(!logged.ptr.is_null(), "L1: a live entry");
-        if position + 1 == self.log.len() {
-            self.log.pop();
-            self.tail_unindexed = false;
-            self.pop_holes();
-        } else {
-            self.holes += 1;
-            self.compact_if_sparse();
-        }
-        logged
-    }
-
-    /// Pops the holes the log now ends with (L1).
-    #[inline(always)]
-    fn pop_holes(&mut self) {
-        #[cold]
-        fn pop(blocks_log: &mut Vec<Logged>, holes: &mut usize) {
-            while blocks_log.last().is_some_and(|last| last.ptr.is_null()) {
-                blocks_log.pop();
-                *holes -= 1;
-            }
-        }
-        if self.log.last().is_some_and(|last| last.ptr.is_null()) {
-            pop(&mut self.log, &mut self.holes);
-        }
-    }
-
-    /// Drops the holes once they are most of the log, and renumbers the
-    /// moved entries in the address table (no allocation: every entry is
-    /// already there).
-    fn compact_if_sparse(&mut self) {
-        if self.holes < MIN_HOLES_TO_COMPACT || self.holes * 2 <= self.log.len() {
-            return;
-        }
-        let last = self.log.len() - 1;
-        let tail_unindexed = self.tail_unindexed;
-        let mut kept = 0;
-        for position in 0..self.log.len() {
-            let logged = self.log[position];
-            if logged.ptr.is_null() {
-                continue;
-            }
-            self.log[kept] = logged;
-            if self.indexed && !(tail_unindexed && position == last) {
-                let renumbered = self.addresses.set_index(logged.ptr.addr(), kept as u32);
-                debug_assert!(renumbered, "M2: a live logged block is indexed");
-            }
-            kept += 1;
-        }
-        self.log.truncate(kept);
-        self.holes = 0;
-    }
-
-    /// Gives a logged block's memory back.
-    #[inline(always)]
-    fn release_logged(&mut self, logged: Logged) {
-        self.bytes -= logged.bytes;
-        // SAFETY: `layout_for` succeeded for this size when the block was
-        // made (L1): `units * 16` with align 16 is a valid layout.
-        let layout =
-            unsafe { Layout::from_size_align_unchecked(units_for(logged.bytes) * UNIT, UNIT) };
-        debug_assert_eq!(Ok(layout), layout_for(logged.bytes));
-        // SAFETY: the entry was live, so its block came from this memory
-        // with `layout` (L1), and it has left the log: it is not used again.
-        unsafe {
-            self.pool
-                .memory
-                .deallocate(NonNull::new_unchecked(logged.ptr), layout)
-        };
-    }
-
-    /// [`BlockMap::free_at`] of any block but the unindexed newest one.
-    #[inline(never)]
-    fn free_at_indexed(&mut self, address: usize) -> Result<usize, CymemStatus> {
-        if self.is_tail(address) {
-            let position = self.log.len() - 1;
-            debug_assert!(self.in_table(position));
-            let removed = self.addresses.remove(address);
-            debug_assert!(removed.is_some(), "M2: a live logged block is indexed");
-            let logged = self.unlog(position);
-            self.release_logged(logged);
-            return Ok(logged.bytes);
-        }
-        if !self.indexed {
-            self.index()?;
-        }
-        let entry = (self.addresses.remove(address)).ok_or(CymemStatus::InvalidPointer)?;
-        match self.place(&entry) {
-            Place::Log(position) => {
-                let logged = self.unlog(position);
-                self.release_logged(logged);
-                Ok(logged.bytes)
-            }
-            Place::Slot(handle) => {
-                let bytes = self.sizes.get(handle.index as usize).copied();
-                debug_assert!(bytes.is_some(), "M1: a live block has a size");
-                let freed = self.pool.free(handle);
-                debug_assert!(freed.is_ok(), "M2: an indexed block is live");
-                let bytes = bytes.unwrap_or(0);
-                self.bytes -= bytes;
-                Ok(bytes)
-            }
-        }
-    }
-
-    /// A new block with no slot, at the end of the log.
-    #[inline(always)]
-    fn alloc_logged(&mut self, bytes: usize) -> Result<NonNull<u8>, CymemStatus> {
-        let layout = layout_for(bytes)?;
-        // The common case, kept to a few registers: the log has room and no
-        // previous newest block needs indexing, so only the allocation can
-        // fail, and it changes nothing when it does.
-        if self.log.len() < self.log_room && !(self.indexed && self.tail_unindexed) {
-            // SAFETY: `layout_for` gives at least one unit.
-            unsafe { core::hint::assert_unchecked(layout.size() >= UNIT) };
-            let ptr = (self.pool.memory.allocate(layout)).ok_or(CymemStatus::OutOfMemory)?;
-            self.push_logged(ptr, bytes);
-            return Ok(ptr);
-        }
-        self.alloc_logged_with_room(layout, bytes)
-    }
-
-    /// [`alloc_logged`](Self::alloc_logged) when the log must grow or the
-    /// previous newest block must go into the address table.
-    #[inline(never)]
-    fn alloc_logged_with_room(
-        &mut self,
-        layout: Layout,
-        bytes: usize,
-    ) -> Result<NonNull<u8>, CymemStatus> {
-        // Room first, for the log entry and the previous newest block's
-        // table entry, so that no step after the allocation can fail.
-        if self.log.len() == self.log_room {
-            self.grow_log()?;
-        }
-        let previous_unindexed = self.indexed && self.tail_unindexed;
-        if previous_unindexed {
-            self.addresses.try_reserve(1).map_err(out_of_memory)?;
-        }
-        let ptr = (self.pool.memory.allocate(layout)).ok_or(CymemStatus::OutOfMemory)?;
-        if previous_unindexed {
-            let position = self.log.len() - 1;
-            self.addresses
-                .insert(logged_entry(self.log[position].ptr.addr(), position));
-            self.tail_unindexed = false;
-        }
-        self.push_logged(ptr, bytes);
-        Ok(ptr)
-    }
-
-    /// Makes room for at least one more log entry (L2).
-    fn grow_log(&mut self) -> Result<(), CymemStatus> {
-        let len = self.log.len();
-        if len >= MAX_LOGGED {
-            return Err(CymemStatus::OutOfMemory);
-        }
-        let additional = len.max(8).min(MAX_LOGGED - len);
-        self.log.try_reserve(additional).map_err(out_of_memory)?;
-        self.log_room = self.log.capacity().min(MAX_LOGGED);
-        Ok(())
-    }
-
-    /// Logs a new block; the log has room for it, and the newest block
-    /// before it is in the address table if the table is kept (M2).
-    #[inline(always)]
-    fn push_logged(&mut self, ptr: NonNull<u8>, bytes: usize) {
-        let len = self.log.len();
-        debug_assert!(len < self.log_room && self.log_room <= self.log.capacity());
-        debug_assert!(!(self.indexed && self.tail_unindexed));
-        self.tail_unindexed = self.indexed;
-        let entry = Logged {
-            ptr: ptr.as_ptr(),
-            bytes,
-        };
-        // SAFETY: `len < log_room <= capacity` (the callers' checks, L2):
-        // the slot past the end is allocated, and the new length counts one
-        // initialised entry more. (`push` would test the capacity again.)
-        unsafe {
-            self.log.as_mut_ptr().add(len).write(entry);
-            self.log.set_len(len + 1);
-        }
-        self.bytes += bytes;
-    }
-
     /// A new block in a slot.
     #[inline(never)]
     fn alloc_with_slot(
@@ -465,8 +241,18 @@ impl<A: BlockAllocator> Blocks<A> {
         bytes: usize,
         out: &mut Handle<Unit>,
     ) -> Result<NonNull<u8>, CymemStatus> {
-        // Room first, for the size and the address of the block, so that no
-        // step after the allocation can fail (M1, M2 on every path).
+        self.reserve_slot_records()?;
+        let (handle, ptr) = self.pool.alloc_with_address::<Unit>(units_for(bytes))?;
+        self.record_slot(handle, ptr, bytes);
+        self.bytes += bytes;
+        *out = handle;
+        Ok(ptr)
+    }
+
+    /// Room for [`record_slot`](Self::record_slot) of one new slot: its
+    /// size, and its address if the table is kept. Reserved before the
+    /// block is made, so that no step after it can fail (M1, M2).
+    fn reserve_slot_records(&mut self) -> Result<(), CymemStatus> {
         let new_slot = self.pool.table.slot_count();
         self.sizes
             .try_reserve((new_slot + 1).saturating_sub(self.sizes.len()))
@@ -474,11 +260,7 @@ impl<A: BlockAllocator> Blocks<A> {
         if self.indexed {
             self.addresses.try_reserve(1).map_err(out_of_memory)?;
         }
-        let (handle, ptr) = self.pool.alloc_with_address::<Unit>(units_for(bytes))?;
-        self.record_slot(handle, ptr, bytes);
-        self.bytes += bytes;
-        *out = handle;
-        Ok(ptr)
+        Ok(())
     }
 
     /// Records a block that just got a slot: its size, and its address if
@@ -504,13 +286,7 @@ impl<A: BlockAllocator> Blocks<A> {
         let logged = self.log[position];
         let units = units_for(logged.bytes);
         let type_index = self.pool.table.reserve_one::<Unit>()?;
-        let new_slot = self.pool.table.slot_count();
-        self.sizes
-            .try_reserve((new_slot + 1).saturating_sub(self.sizes.len()))
-            .map_err(out_of_memory)?;
-        if self.indexed {
-            self.addresses.try_reserve(1).map_err(out_of_memory)?;
-        }
+        self.reserve_slot_records()?;
         if self.in_table(position) {
             let removed = self.addresses.remove(logged.ptr.addr());
             debug_assert!(removed.is_some(), "M2: a live logged block is indexed");
@@ -518,11 +294,10 @@ impl<A: BlockAllocator> Blocks<A> {
         let logged = self.unlog(position);
         // SAFETY: `logged.ptr` is non-null (L1: the entry was live).
         let ptr = unsafe { NonNull::new_unchecked(logged.ptr) };
-        // SAFETY: the block came from the pool's memory for
-        // `Layout::array::<Unit>(units)` (L1, `layout_for`), holds `units`
-        // valid `Unit`s (any bytes are) and, having left the log, is owned by
-        // no one else (I1-I3); `reserve_one::<Unit>` returned `type_index`
-        // just above. C pools open no zones, so none needs a log entry.
+        // C pools open no zones, so the block needs no zone log entry.
+        // SAFETY: I1-I3 for `Unit`: from the pool's memory for
+        // `Layout::array::<Unit>(units)` (L1), any bytes are valid units, and
+        // it has left the log; `reserve_one::<Unit>` gave `type_index` above.
         let handle = unsafe { self.pool.table.insert::<Unit>(ptr, units, type_index) };
         self.record_slot(handle, ptr, logged.bytes);
         Ok(handle)
@@ -533,79 +308,6 @@ impl<A: BlockAllocator> Blocks<A> {
         let ptr = NonNull::new(self.pool.as_ptr(handle)?.cast_mut().cast::<u8>())?;
         let index = handle.index as usize;
         Some((ptr, index, *self.sizes.get(index)?))
-    }
-
-    /// Resizes the logged block at `position`.
-    fn realloc_logged(
-        &mut self,
-        position: usize,
-        number: usize,
-        elem_size: usize,
-    ) -> Result<NonNull<u8>, CymemStatus> {
-        let old = self.log[position];
-        let bytes = byte_size(number, elem_size)?;
-        let new_layout = layout_for(bytes)?;
-        let old_layout = layout_for(old.bytes)?;
-        let in_table = self.in_table(position);
-        if in_table {
-            self.addresses.try_reserve(1).map_err(out_of_memory)?;
-        }
-        // SAFETY: non-null (L1: a live entry).
-        let old_ptr = unsafe { NonNull::new_unchecked(old.ptr) };
-        if new_layout == old_layout {
-            // The same units: the block stays where it is, as a block with a
-            // slot does (`Pool::realloc` of the same length), with no trip to
-            // the allocator.
-            zero_past_size(old_ptr, old.bytes, bytes, old_layout.size());
-            self.log[position].bytes = bytes;
-            self.bytes = self.bytes - old.bytes + bytes;
-            return Ok(old_ptr);
-        }
-        // SAFETY: the block came from this memory with `old_layout` (L1);
-        // units are plain bytes, so the ones past the new size need no drop.
-        let resized = unsafe { self.pool.memory.resize(old_ptr, old_layout, new_layout) };
-        let ptr = match resized {
-            Some(Ok(ptr)) => ptr,
-            Some(Err(_)) => return Err(CymemStatus::OutOfMemory),
-            None => {
-                let ptr =
-                    (self.pool.memory.allocate(new_layout)).ok_or(CymemStatus::OutOfMemory)?;
-                let copied = old_layout.size().min(new_layout.size());
-                // SAFETY: two distinct live blocks of at least `copied` bytes.
-                unsafe { ptr::copy_nonoverlapping(old_ptr.as_ptr(), ptr.as_ptr(), copied) };
-                // SAFETY: the old block came from this memory with
-                // `old_layout` (L1) and is replaced below: not used again.
-                unsafe { self.pool.memory.deallocate(old_ptr, old_layout) };
-                ptr
-            }
-        };
-        zero_past_size(
-            ptr,
-            old.bytes,
-            bytes,
-            old_layout.size().min(new_layout.size()),
-        );
-        if in_table && ptr != old_ptr {
-            let removed = self.addresses.remove(old_ptr.as_ptr().addr());
-            debug_assert!(removed.is_some(), "M2: a live logged block is indexed");
-            self.addresses
-                .insert(logged_entry(ptr.as_ptr().addr(), position));
-        }
-        self.log[position] = Logged {
-            ptr: ptr.as_ptr(),
-            bytes,
-        };
-        self.bytes = self.bytes - old.bytes + bytes;
-        Ok(ptr)
-    }
-}
-
-fn logged_entry(address: usize, position: usize) -> Entry {
-    debug_assert!(position < MAX_LOGGED);
-    Entry {
-        address,
-        index: position as u32,
-        generation: LOGGED,
     }
 }
 

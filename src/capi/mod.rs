@@ -52,8 +52,8 @@
 //! Files: `status.rs` (codes, the per-thread last error), `pool.rs` (a
 //! pool's lifetime and totals, the checks on pool and out-pointer
 //! arguments), `by_pointer.rs` and `by_handle.rs` (the two ways to name a
-//! block), `blocks.rs` (the pool of C blocks behind them: its log, its
-//! slots) and `addresses.rs` (its address table).
+//! block), `blocks.rs` (the pool of C blocks behind them, its slots; its log
+//! in `blocks/log.rs`) and `addresses.rs` (its address table).
 //!
 //! What the pool cannot check, C must: the pool pointer is one from
 //! `cymem_pool_new*` not yet destroyed, out-pointers are NULL or writable,
