@@ -32,6 +32,7 @@ pub(super) const MAX_LOGGED: usize = u32::MAX as usize;
 /// Holes below which the log is never compacted.
 const MIN_HOLES_TO_COMPACT: usize = 64;
 
+/// The address-table entry of the logged block at `position`.
 pub(super) fn logged_entry(address: usize, position: usize) -> Entry {
     debug_assert!(position < MAX_LOGGED);
     Entry {
@@ -42,6 +43,7 @@ pub(super) fn logged_entry(address: usize, position: usize) -> Entry {
 }
 
 impl<A: BlockAllocator> Blocks<A> {
+    /// Logged blocks that are live (not holes).
     pub(super) fn live_logged(&self) -> usize {
         self.log.len() - self.holes
     }
@@ -61,9 +63,10 @@ impl<A: BlockAllocator> Blocks<A> {
         self.indexed && !(self.tail_unindexed && position + 1 == self.log.len())
     }
 
-    /// Takes the live log entry at `position` out of the log (and out of
-    /// the address table, which the caller has already done for a
-    /// non-tail entry's address when `removed_from_table`).
+    /// Takes the live log entry at `position` out of the log: pops it if
+    /// it is the newest (and the holes that uncovers), else leaves a hole.
+    /// The caller has already taken its address out of the table, if it
+    /// was there (M2).
     pub(super) fn unlog(&mut self, position: usize) -> Logged {
         let logged = core::mem::replace(&mut self.log[position], HOLE);
         debug_assert!(!logged.ptr.is_null(), "L1: a live entry");
